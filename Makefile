@@ -1,0 +1,36 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+# The shared partial VGG19 file when it sits beside the checkout; otherwise fastnst downloads
+# torchvision's full file (or reads $FASTNST_VGG_WEIGHTS if you set it yourself).
+SHARED_VGG := $(wildcard ../shared/weights/vgg19-imagenet-conv1_1-conv3_4.pth)
+ifneq ($(SHARED_VGG),)
+export FASTNST_VGG_WEIGHTS ?= $(abspath $(SHARED_VGG))
+endif
+
+.PHONY: demo test test-slow install clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# The tested CPU build first, so the range in pyproject.toml is already satisfied.
+	$(PY) -m pip install "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) scripts/gatys.py --content fastnst/assets/sample_photo.jpg --style fastnst/assets/sample_style.png \
+		--size 256 --iterations 100 -o out/demo.jpg --overwrite
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

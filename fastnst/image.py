@@ -1,0 +1,137 @@
+"""Image I/O in one place: read any PIL mode as RGB, apply EXIF orientation, resize, write atomically.
+
+Arrays here are numpy float32 [H, W, 3] RGB in [0, 1] (the project's pixel convention); ``to_tensor``
+/ ``from_tensor`` convert to and from torch's [1, 3, H, W]. This file imports torch only for those
+two helpers, lazily, so the torch-free runtime can use the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fastnst.errors import FastNSTError
+
+# Pillow refuses images over ~179 MP as possible decompression bombs. Real photos can be large
+# (a 12000x9000 panorama is 108 MP), so allow up to 300 MP; beyond that we still refuse.
+MAX_PIXELS = 300_000_000
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode ``path`` as an RGB PIL image, upright per EXIF. Errors are FastNSTError."""
+    path = Path(path)
+    if not path.exists():
+        raise FastNSTError(f"{path}: no such file")
+    if path.is_dir():
+        raise FastNSTError(f"{path}: is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS // 2  # error at 2x this
+            try:
+                with Image.open(path) as im:
+                    im.load()  # decode now, so truncation is reported here and not later
+                    im = ImageOps.exif_transpose(im)
+                    return to_rgb(im)
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+    except UnidentifiedImageError:
+        raise FastNSTError(f"{path}: not an image (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as e:
+        raise FastNSTError(f"{path}: image too large ({e})".splitlines()[0]) from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated/corrupt data, permission denied
+        raise FastNSTError(f"{path}: cannot read image ({e})") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB. Transparency is composited on white; 16/32-bit gray is rescaled, not clipped."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # PIL's convert("RGB") clips these to 0..255 instead of scaling, turning a 16-bit photo white.
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if im.mode == "F" and a.max() <= 1.0:
+            hi = 1.0
+        a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if im.mode == "P" or im.mode == "PA":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "La", "RGBa"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, im).convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def resize_max_side(im: Image.Image, size: int | None, upscale: bool = False) -> Image.Image:
+    """Scale so the longer side is ``size`` (aspect kept). Without ``upscale``, only ever shrink."""
+    if size is None:
+        return im
+    if size < 1:
+        raise FastNSTError(f"image size must be positive, got {size}")
+    w, h = im.size
+    scale = size / max(w, h)
+    if scale == 1 or (scale > 1 and not upscale):
+        return im
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return im.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+
+
+def load_image(path: str | os.PathLike, size: int | None = None, upscale: bool = False) -> np.ndarray:
+    """Read ``path`` -> float32 [H, W, 3] RGB in [0, 1], longer side resized to ``size`` if given."""
+    im = resize_max_side(open_image(path), size, upscale)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def check_output_path(path: str | os.PathLike) -> str:
+    """Raise unless ``path`` has an image extension Pillow can write; return its Pillow format name."""
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise FastNSTError(f"{path}: unknown output image format {ext!r}; use .jpg, .png or .webp")
+    return fmt
+
+
+def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
+    """Write float [H, W, 3] in [0, 1] (or uint8) to ``path`` atomically: temp file, then rename.
+
+    A crash mid-write leaves either the old file or none, never a truncated image.
+    """
+    fmt = check_output_path(path)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(array, "RGB").save(f, format=fmt, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_tensor(array: np.ndarray):
+    """[H, W, 3] float -> torch [1, 3, H, W] float32."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).unsqueeze(0).float()
+
+
+def from_tensor(tensor) -> np.ndarray:
+    """torch [1, 3, H, W] or [3, H, W] -> float32 [H, W, 3] numpy, clamped to [0, 1]."""
+    t = tensor.detach().float().clamp(0, 1).cpu()
+    if t.dim() == 4:
+        t = t[0]
+    return t.permute(1, 2, 0).numpy()

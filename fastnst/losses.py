@@ -1,0 +1,59 @@
+"""The perceptual loss terms as small functions: content, Gram matrix, style, total variation.
+
+Normalization (ours, Johnson et al. 2016's) and how it relates to the formulas in the seed notes,
+for one layer with activations a of shape [C, H, W] (nC = C, nH·nW = H·W):
+
+- content:  mean((a_C - a_G)²)                  = (1/(C·H·W))·Σ(a_C − a_G)²
+            course J_content = 1/(4·nH·nW·nC)·Σ(a_C − a_G)²  ->  ours = 4·J_content
+            Gatys 2015 L_content = ½·Σ(F − P)²                ->  ours = L_content · 2/(C·H·W)
+- gram:     G = F·Fᵀ / (C·H·W), F = a reshaped to [C, H·W]   (Johnson's normalization)
+            Gatys/course use the raw Σ_ij a_ik·a_ik' (no division).
+- style:    mean over the C×C entries of (G_S − G_G)²   = Σ(G_S − G_G)² / C²
+            course J_style^l = 1/(4·nC²·(nH·nW)²)·Σ(Graw_S − Graw_G)²; since Graw = C·H·W·G,
+            ours = J_style^l · 4/C². Gatys' E_l = 1/(4·N_l²·M_l²)·Σ(...)² is the same as the course's.
+            The 1/C² factor relative to Gatys means deeper (wider) layers weigh less; the layer
+            weights in PerceptualLoss absorb that.
+- tv:       mean of squared differences between vertical and horizontal neighbours (β = 2 TV,
+            Mahendran & Vedaldi; Johnson's smoothness term), per pixel rather than summed.
+
+Everything that is squared and summed over a feature map is computed in fp32, even under
+autocast: bf16 Grams lose the small style differences the optimizer needs (8-bit mantissa).
+All functions reduce over the batch by mean, so losses do not grow with batch size.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype != torch.float32 else t
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, C] Gram matrix F·Fᵀ / (C·H·W), always fp32."""
+    b, c, h, w = features.shape
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        f = _fp32(features).reshape(b, c, h * w)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between activations [B, C, H, W] (see module doc for the scale)."""
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        return torch.mean((_fp32(features) - _fp32(target)) ** 2)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between gram(features) [B, C, C] and a target Gram [1 or B, C, C]."""
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        return torch.mean((gram(features) - _fp32(target_gram)) ** 2)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation of [B, C, H, W]: mean squared difference of neighbouring pixels (dy and dx)."""
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        x = _fp32(image)
+        dy = x[..., 1:, :] - x[..., :-1, :]
+        dx = x[..., :, 1:] - x[..., :, :-1]
+        return torch.mean(dy**2) + torch.mean(dx**2)

@@ -1,0 +1,78 @@
+"""The feed-forward image transformation network (Johnson et al. 2016), as the field settled on it.
+
+Departures from the paper, all standard since: reflection padding instead of zero padding
+(no border artifacts), instance norm instead of batch norm (Ulyanov et al. 2016: better stylization,
+batch-size independent), nearest-neighbour upsample + conv instead of transposed convolution
+(Odena et al. 2016: no checkerboard), and pixels in [0, 1] in and out instead of 0..255 with a
+scaled tanh: the last conv predicts pixels directly. In training mode the output is left
+unclamped (a clamp would zero the gradient of every out-of-range pixel); in eval mode it is
+clamped to [0, 1], which is what inference and the ONNX export see.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection pad + conv (+ instance norm + ReLU): 'same' size at stride 1, halves at stride 2."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, norm_relu: bool = True):
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride)]
+        if norm_relu:
+            layers += [nn.InstanceNorm2d(c_out, affine=True), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with instance norm; identity skip (Johnson's variant without the final ReLU)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpsampleConv(nn.Sequential):
+    """2x nearest upsample then a stride-1 conv block: the checkerboard-free replacement for ConvTranspose."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
+
+
+class TransformerNet(nn.Module):
+    """[B, 3, H, W] RGB in [0, 1] -> stylized [B, 3, H, W] RGB, for any H, W >= 1.
+
+    ``width`` is the channel count of the first layer (32 in the paper); the encoder doubles it
+    twice (width -> 2·width -> 4·width) and the ``n_residual`` blocks run at 4·width, H/4 x W/4.
+    """
+
+    def __init__(self, width: int = 32, n_residual: int = 5):
+        super().__init__()
+        self.width = width
+        self.n_residual = n_residual
+        w1, w2, w3 = width, 2 * width, 4 * width
+        self.encoder = nn.Sequential(ConvLayer(3, w1, 9), ConvLayer(w1, w2, 3, stride=2), ConvLayer(w2, w3, 3, stride=2))
+        self.residuals = nn.Sequential(*[ResidualBlock(w3) for _ in range(n_residual)])
+        self.decoder = nn.Sequential(UpsampleConv(w3, w2), UpsampleConv(w2, w1), ConvLayer(w1, 3, 9, norm_relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h < 8 or w < 8:
+            # The 9x9 reflection pads need more than 4 px at every scale: grow tiny inputs to 8.
+            x = F.pad(x, (0, max(0, 8 - w), 0, max(0, 8 - h)), mode="replicate")
+        # Two stride-2 convs and two 2x upsamples map H to 4·ceil(ceil(H/2)/2): pad bottom/right to
+        # a multiple of 4 so the output lines up with the input, then crop. Always padding (often
+        # by 0) keeps the graph free of shape-dependent branches for the ONNX export.
+        x = F.pad(x, (0, -x.shape[-1] % 4, 0, -x.shape[-2] % 4), mode="reflect")
+        y = self.decoder(self.residuals(self.encoder(x)))[..., :h, :w]
+        return y if self.training else y.clamp(0, 1)
