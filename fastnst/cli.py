@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -173,3 +175,286 @@ def gatys_command(args: argparse.Namespace) -> int:
 
 def gatys_main(argv: Sequence[str] | None = None) -> int:
     return run_main(gatys_command, gatys_parser(), argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options from signatures: flags and YAML keys mirror typed keyword arguments; coercion gives a
+# clear error for a wrong type instead of a failure deep inside training.
+
+
+def signature_options(fn, skip: Sequence[str] = ()) -> dict[str, tuple[str, object]]:
+    """{name: (annotation as text, default)} for ``fn``'s keyword arguments that have defaults."""
+    import inspect
+
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in skip or name == "self" or p.default is inspect.Parameter.empty:
+            continue
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "str")
+        out[name] = (ann, p.default)
+    return out
+
+
+def coerce(name: str, ann: str, value):
+    """Check/convert ``value`` for an option annotated ``ann`` (int, float, str, bool, X | None, tuple[str, ...])."""
+    kinds = [k.strip() for k in ann.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    for kind in kinds:
+        if kind == "bool" and isinstance(value, bool):
+            return value
+        if kind == "bool" and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if kind == "int" and not isinstance(value, bool):
+            if isinstance(value, int):
+                return value
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                return int(value)
+        if kind == "float" and not isinstance(value, bool):
+            if isinstance(value, (int, float)):
+                return float(value)
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+        if kind.startswith("tuple") and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        if kind == "str" and isinstance(value, str):
+            return value
+    raise FastNSTError(f"option {name!r}: expected {ann}, got {value!r}")
+
+
+def add_option_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, options: dict) -> None:
+    for name, (ann, default) in options.items():
+        flag = "--" + name.replace("_", "-")
+        shown = f"default: {default}"
+        if ann.startswith("tuple"):
+            parser.add_argument(flag, nargs="*", default=argparse.SUPPRESS, help=shown)
+        elif ann == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown)
+        else:
+            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=ann.split("|")[0].strip().upper(), help=shown)
+
+
+def resolve_options(options: dict, *layers: dict, source_names: Sequence[str] = ()) -> dict:
+    """Defaults < each layer in turn (e.g. YAML file, then flags); unknown keys and bad types are errors."""
+    resolved = {name: default for name, (ann, default) in options.items()}
+    for i, layer in enumerate(layers):
+        source = source_names[i] if i < len(source_names) else "options"
+        for key, value in layer.items():
+            if key not in options:
+                raise FastNSTError(f"{source}: unknown option {key!r}; valid options: {', '.join(sorted(options))}")
+            resolved[key] = coerce(key, options[key][0], value)
+    return resolved
+
+
+def read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise FastNSTError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise FastNSTError(f"{path}: not a readable YAML file ({str(e).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise FastNSTError(f"{path}: a config must be a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/train.py
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Options of a training run that belong to neither the model, the loss nor the data."""
+
+    style: str = ""
+    data: str = ""
+    run_dir: str | None = None
+    style_size: int | None = None
+    vgg_weights: str | None = None
+    max_steps: int = 20000
+    precision: str = "bf16-mixed"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    val_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+    channels_last: bool = True
+
+
+def train_options() -> dict[str, tuple[str, object]]:
+    """Every training option, each with the one default defined where it is used."""
+    from fastnst.data import StyleDataModule
+    from fastnst.module import StyleTransferModule
+    from fastnst.perceptual import LossConfig
+
+    options = signature_options(RunConfig)
+    options |= signature_options(LossConfig)
+    options |= signature_options(StyleTransferModule, skip=("loss", "style_name", "style_sha256", "image_size"))
+    options |= signature_options(StyleDataModule, skip=("data_dir", "seed"))
+    return options
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = base_parser("Train a fast style-transfer network for one style image.")
+    p.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue a run: its run directory or a checkpoint file (its config is reused)")
+    add_option_flags(p.add_argument_group("options (also valid as YAML keys)"), train_options())
+    return p
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_resume(path: Path) -> tuple[Path, Path]:
+    """--resume RUN_DIR or CKPT -> (run directory, checkpoint to continue from)."""
+    if path.is_dir():
+        run_dir, ckpt = path, path / "checkpoints" / "last.ckpt"
+    elif path.is_file():
+        ckpt = path
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    else:
+        raise FastNSTError(f"--resume {path}: no such run directory or checkpoint")
+    if not ckpt.is_file():
+        raise FastNSTError(f"--resume {path}: no checkpoint found ({ckpt} is missing)")
+    return run_dir, ckpt
+
+
+def train_command(args: argparse.Namespace) -> int:
+    import datetime
+
+    import pytorch_lightning as pl
+    import torch
+    import yaml
+
+    from fastnst.callbacks import SaveOnInterrupt, SaveValidationGrid
+    from fastnst.checkpoint import save_transformer
+    from fastnst.data import StyleDataModule
+    from fastnst.image import load_image, to_tensor
+    from fastnst.module import StyleTransferModule
+    from fastnst.perceptual import LossConfig
+    from fastnst.vgg import load_vgg
+
+    options = train_options()
+    flags = {k: v for k, v in vars(args).items() if k in options}
+    layers, names = [], []
+    ckpt_path = None
+    if args.resume is not None:
+        run_dir, ckpt_path = find_resume(args.resume)
+        layers.append(read_yaml(run_dir / "config.yaml"))
+        names.append(str(run_dir / "config.yaml"))
+        flags.setdefault("run_dir", str(run_dir))
+    if args.config is not None:
+        layers.append(read_yaml(args.config))
+        names.append(str(args.config))
+    layers.append(flags)
+    names.append("command line")
+    cfg = resolve_options(options, *layers, source_names=names)
+
+    # Check the inputs before any slow work starts.
+    if not cfg["style"]:
+        raise FastNSTError("--style is required (the style image to learn)")
+    if not cfg["data"]:
+        raise FastNSTError("--data is required (a folder of training photos)")
+    style_path = Path(cfg["style"])
+    loss_cfg = LossConfig(**{k: cfg[k] for k in signature_options(LossConfig)})
+    data = StyleDataModule(data_dir=cfg["data"], seed=cfg["seed"],
+                           **{k: cfg[k] for k in signature_options(StyleDataModule, skip=("data_dir", "seed"))})
+    data.prepare_files()
+    style = to_tensor(load_image(style_path, cfg["style_size"] or cfg["image_size"], upscale=True))
+    vgg = load_vgg(loss_cfg.layers, arch=loss_cfg.vgg_arch, weights=cfg["vgg_weights"])
+
+    # One run directory for every DDP rank: rank 0 picks it, the processes it launches inherit it.
+    run_dir = Path(cfg["run_dir"] or os.environ.get("FASTNST_RUN_DIR") or
+                   Path("runs") / f"{style_path.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    os.environ["FASTNST_RUN_DIR"] = str(run_dir)
+    cfg["run_dir"] = str(run_dir)
+
+    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
+    model = StyleTransferModule(
+        vgg, style, loss=loss_cfg, style_name=style_path.stem, style_sha256=sha256_file(style_path),
+        image_size=cfg["image_size"], **{k: cfg[k] for k in signature_options(
+            StyleTransferModule, skip=("loss", "style_name", "style_sha256", "image_size"))})
+    if cfg["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+
+    ckpt_dir = run_dir / "checkpoints"
+    periodic = pl.callbacks.ModelCheckpoint(
+        dirpath=ckpt_dir, filename="step{step:07d}", auto_insert_metric_name=False,
+        every_n_train_steps=cfg["checkpoint_every"], save_top_k=cfg["keep_checkpoints"], monitor="step",
+        mode="max", save_last=True)
+    callbacks = [periodic, SaveOnInterrupt(ckpt_dir / "last.ckpt"), SaveValidationGrid(run_dir / "samples"),
+                 pl.callbacks.TQDMProgressBar(refresh_rate=1)]
+    # CSV logs get a version_N folder per (re)start, so a resume never erases earlier logs.
+    loggers = [pl.loggers.TensorBoardLogger(run_dir, name="", version="tensorboard"),
+               pl.loggers.CSVLogger(run_dir, name="csv")]
+    trainer = pl.Trainer(
+        max_steps=cfg["max_steps"], precision=cfg["precision"], accelerator=cfg["accelerator"],
+        devices=cfg["devices"], strategy=cfg["strategy"], num_nodes=cfg["num_nodes"],
+        val_check_interval=cfg["val_every"],
+        check_val_every_n_epoch=None, log_every_n_steps=cfg["log_every"], callbacks=callbacks,
+        logger=loggers, default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
+        use_distributed_sampler=True)
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, sort_keys=False))
+        print(f"run directory: {run_dir}", file=sys.stderr)
+
+    # SIGTERM (e.g. `kill`, a scheduler) takes the same path as Ctrl-C: checkpoint, then exit.
+    signal_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    except SystemExit:
+        # Lightning exits after a KeyboardInterrupt, once SaveOnInterrupt has written last.ckpt.
+        if trainer.is_global_zero:
+            print(f"interrupted at step {trainer.global_step}; resume with: python scripts/train.py "
+                  f"--resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, signal_handler)
+
+    if trainer.is_global_zero:
+        net = model.net.to(memory_format=torch.contiguous_format).float().cpu().eval()
+        save_transformer(net, run_dir / "transformer.pt", model.meta())
+        print(f"wrote {run_dir / 'transformer.pt'}", file=sys.stderr)
+        export_to_run_dir(net, run_dir, model.meta())
+    return 0
+
+
+def export_to_run_dir(net, run_dir: Path, meta: dict) -> None:
+    """Write <style>.onnx next to transformer.pt (verified export; see export.py)."""
+    try:
+        from fastnst.export import export_onnx
+    except ImportError:  # export support not installed in this build
+        return
+    path = run_dir / f"{meta['style_name'] or 'model'}.onnx"
+    export_onnx(net, path, meta)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    return run_main(train_command, train_parser(), argv)

@@ -1,0 +1,166 @@
+"""Training data: a folder of photos (recursive) -> random square crops in [0, 1], as a LightningDataModule.
+
+Photos people keep in folders include broken files: they are skipped with one warning that counts
+them, and a file that breaks mid-epoch is replaced by another photo instead of stopping the epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from fastnst.errors import FastNSTError
+from fastnst.image import open_image
+
+TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """All files under ``root`` with an image extension, sorted; follows symlinks but not loops."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FastNSTError(f"training data folder {root} does not exist or is not a folder")
+    found: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop (or a second link to the same folder): walk it once
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in sorted(filenames) if f.lower().endswith(TRAIN_EXTENSIONS)]
+    return found
+
+
+def readable_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Split ``paths`` into (headers Pillow recognises, the rest). Cheap: reads headers, not pixels."""
+    good, bad = [], []
+    for p in paths:
+        try:
+            with Image.open(p):
+                good.append(p)
+        except Exception:  # any failure to identify the file means we cannot train on it
+            bad.append(p)
+    return good, bad
+
+
+def random_crop(im: Image.Image, size: int, rng=random) -> Image.Image:
+    """Scale the shorter side to size·U(1, 1.25), take a random size x size crop, flip half the time.
+
+    ``rng``: the ``random`` module or a ``random.Random`` (for reproducible tests).
+    """
+    w, h = im.size
+    scale = size * rng.uniform(1.0, 1.25) / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    x, y = rng.randint(0, nw - size), rng.randint(0, nh - size)
+    im = im.crop((x, y, x + size, y + size))
+    return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else im
+
+
+def center_crop(im: Image.Image, size: int) -> Image.Image:
+    """Deterministic view for validation: shorter side to ``size``, centre square."""
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    x, y = (nw - size) // 2, (nh - size) // 2
+    return im.crop((x, y, x + size, y + size))
+
+
+class CropDataset(Dataset):
+    """[3, size, size] float32 crops in [0, 1]; random (train) or centred (validation)."""
+
+    def __init__(self, files: list[Path], size: int, train: bool):
+        self.files, self.size, self.train = files, size, train
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        # A file that passed the header check can still be truncated: try the next ones instead.
+        for attempt in range(len(self.files)):
+            path = self.files[(index + attempt) % len(self.files)]
+            try:
+                im = open_image(path)
+            except FastNSTError as e:
+                warnings.warn(f"skipping unreadable training image: {e}", stacklevel=1)
+                continue
+            if self.train:
+                # The global RNG: DataLoader reseeds it per worker and epoch (and Lightning's
+                # seed_everything(workers=True) makes that reproducible), so crops differ every epoch.
+                im = random_crop(im, self.size, random)
+            else:
+                im = center_crop(im, self.size)
+            return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        raise FastNSTError("no training image could be read")
+
+
+class StyleDataModule(pl.LightningDataModule):
+    """Photos under ``data_dir`` -> train/validation loaders of square crops.
+
+    The validation split is ``val_size`` photos chosen by a seeded shuffle, or the names listed in
+    ``holdout`` (file names, e.g. the evaluation set); held-out photos are never trained on.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "",
+        image_size: int = 256,
+        batch_size: int = 4,
+        val_size: int = 8,
+        holdout: tuple[str, ...] = (),
+        num_workers: int = 2,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if image_size < 16:
+            raise FastNSTError(f"image_size must be >= 16, got {image_size}")
+        if batch_size < 1:
+            raise FastNSTError(f"batch_size must be >= 1, got {batch_size}")
+        self.data_dir, self.image_size, self.batch_size = data_dir, image_size, batch_size
+        self.val_size, self.holdout, self.num_workers, self.seed = val_size, tuple(holdout), num_workers, seed
+        self.train_files: list[Path] = []
+        self.val_files: list[Path] = []
+
+    def prepare_files(self) -> None:
+        """Scan the folder and split; raises FastNSTError before training if nothing usable is there."""
+        files, bad = readable_images(find_images(self.data_dir))
+        if bad:
+            warnings.warn(f"skipped {len(bad)} unreadable or non-image file(s) in {self.data_dir} "
+                          f"(first: {bad[0]})", stacklevel=1)
+        if not files:
+            raise FastNSTError(f"no readable images (jpg, png, webp, bmp) found under {self.data_dir}")
+        if self.holdout:
+            names = set(self.holdout)
+            self.val_files = [f for f in files if f.name in names]
+            self.train_files = [f for f in files if f.name not in names]
+        else:
+            shuffled = files[:]
+            random.Random(self.seed).shuffle(shuffled)
+            n_val = min(self.val_size, len(files) - 1)
+            self.val_files, self.train_files = sorted(shuffled[:n_val]), sorted(shuffled[n_val:])
+        if not self.train_files:
+            raise FastNSTError(f"no training images left in {self.data_dir} after the validation split")
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.train_files:
+            self.prepare_files()
+
+    def train_dataloader(self) -> DataLoader:
+        ds = CropDataset(self.train_files, self.image_size, train=True)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=len(ds) >= self.batch_size,
+                          num_workers=self.num_workers, persistent_workers=False)
+
+    def val_dataloader(self) -> DataLoader:
+        ds = CropDataset(self.val_files, self.image_size, train=False)
+        return DataLoader(ds, batch_size=self.batch_size, num_workers=0)

@@ -1,0 +1,97 @@
+"""The training system: a LightningModule that composes TransformerNet and PerceptualLoss.
+
+The model (transformer.py) and the loss (perceptual.py, vgg.py) are plain modules; this file only
+wires them into Lightning: the step, logging, optimizer, and what a checkpoint holds (the
+transformer, the style Grams and the optimizer state, never the frozen VGG weights).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytorch_lightning as pl
+import torch
+
+from fastnst import __version__
+from fastnst.checkpoint import model_info
+from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.transformer import TransformerNet
+from fastnst.vgg import VGGFeatures
+
+VGG_PREFIX = "loss.vgg."
+
+
+class StyleTransferModule(pl.LightningModule):
+    """Train a TransformerNet so that net(photo) minimizes the perceptual loss against one style.
+
+    ``vgg`` and ``style_image`` ([1, 3, H, W] in [0, 1]) are built by the caller (the CLI reads the
+    files); everything else is a hyperparameter saved in the checkpoint.
+    """
+
+    def __init__(
+        self,
+        vgg: VGGFeatures,
+        style_image: torch.Tensor,
+        loss: LossConfig = LossConfig(),
+        width: int = 32,
+        n_residual: int = 5,
+        lr: float = 1e-3,
+        style_name: str = "",
+        style_sha256: str = "",
+        image_size: int = 256,
+        log_images: int = 4,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["vgg", "style_image", "loss"])
+        self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
+        self.net = TransformerNet(width=width, n_residual=n_residual)
+        self.loss = PerceptualLoss(vgg, style_image, loss)
+        self.val_grid: torch.Tensor | None = None  # [3, H, W] grid of the last validation batch
+
+    def meta(self) -> dict:
+        """What an exported model says about itself (see checkpoint.py / export.py)."""
+        hp = self.hparams
+        return {"style_name": hp.style_name, "style_sha256": hp.style_sha256, "image_size": hp.image_size,
+                "loss": dict(hp.loss), "fastnst_version": __version__}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """batch: [B, 3, S, S] photos in [0, 1] -> (total loss, stylized batch)."""
+        stylized = self.net(batch)
+        terms = self.loss(stylized, self.loss.content_targets(batch))
+        on_step = stage == "train"
+        self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, prog_bar=on_step, on_step=on_step,
+                      on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
+        return terms["total"], stylized
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        _, stylized = self._step(batch, "val")
+        if batch_idx == 0 and self.hparams.log_images:
+            n = self.hparams.log_images
+            # Row of photos over row of their stylizations: [3, 2·S, n·S].
+            photos, styled = batch[:n].float(), stylized[:n].float().clamp(0, 1)
+            self.val_grid = torch.cat([torch.cat(list(photos), 2), torch.cat(list(styled), 2)], 1).cpu()
+            for logger in self.loggers:
+                if hasattr(logger.experiment, "add_image"):  # TensorBoard
+                    logger.experiment.add_image("val/stylized", self.val_grid, self.global_step)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The frozen VGG is ~80 MB of weights the user already has: keep it out of every checkpoint.
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VGG_PREFIX)}
+        checkpoint["fastnst"] = {"model": model_info(self.net), "meta": self.meta()}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        # Checkpoints lack the VGG (see on_save_checkpoint): take ours, stay strict about the rest.
+        state = dict(state_dict)
+        for k, v in self.state_dict().items():
+            if k.startswith(VGG_PREFIX):
+                state.setdefault(k, v)
+        return super().load_state_dict(state, strict=strict, assign=assign)

@@ -1,0 +1,193 @@
+"""Training: data module, LightningModule checkpoints, the train CLI end to end, resume, DDP."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from fastnst.checkpoint import load_transformer
+from fastnst.cli import train_main
+from fastnst.data import StyleDataModule, find_images
+from fastnst.errors import FastNSTError
+from fastnst.perceptual import LossConfig
+from fastnst.vgg import VGGFeatures
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def write_photos(folder: Path, n: int, size=(40, 30), seed=0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"photo{i:02d}.{'jpg' if i % 2 else 'png'}"
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny data folder (with junk in it), a style image and random-init VGG weights on disk."""
+    root = tmp_path_factory.mktemp("train")
+    write_photos(root / "data" / "sub", 6)
+    (root / "data" / "notes.jpg").write_text("not an image")
+    (root / "data" / "empty.png").write_bytes(b"")
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / "style.png")
+    torch.manual_seed(0)
+    torch.save(VGGFeatures(LossConfig().layers).state_dict(), root / "vgg.pth")
+    return root
+
+
+def base_args(root: Path, run: str, **extra) -> list[str]:
+    args = {"style": root / "style.png", "data": root / "data", "run-dir": root / run,
+            "vgg-weights": root / "vgg.pth", "image-size": 16, "batch-size": 2, "val-size": 2, "width": 4,
+            "max-steps": 4, "val-every": 2, "checkpoint-every": 2, "num-workers": 0, "precision": "32-true",
+            "accelerator": "cpu", "log-images": 2}
+    args.update(extra)
+    return [x for k, v in args.items() if v is not None for x in (f"--{k}", str(v))]
+
+
+def test_find_images_recursive_and_survives_symlink_loop(tmp_path):
+    write_photos(tmp_path / "a" / "b", 2)
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    (tmp_path / "dir.jpg").mkdir()  # a directory with an image name is not an image
+    found = find_images(tmp_path)
+    assert [p.name for p in found] == ["photo00.png", "photo01.jpg"]
+
+
+def test_datamodule_skips_bad_files_with_one_counted_warning(setup):
+    dm = StyleDataModule(data_dir=str(setup / "data"), image_size=16, batch_size=2, val_size=2, num_workers=0)
+    with pytest.warns(UserWarning, match="skipped 2 unreadable") as record:
+        dm.setup("fit")
+    assert len([w for w in record if "skipped" in str(w.message)]) == 1
+    assert len(dm.train_files) == 4 and len(dm.val_files) == 2
+    assert not set(dm.train_files) & set(dm.val_files)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.shape == (2, 3, 16, 16) and batch.dtype == torch.float32
+    assert 0 <= batch.min() and batch.max() <= 1
+
+
+def test_datamodule_holdout_names_are_never_trained_on(setup):
+    dm = StyleDataModule(data_dir=str(setup / "data"), holdout=("photo01.jpg", "photo04.png"), num_workers=0)
+    dm.setup("fit")
+    assert sorted(p.name for p in dm.val_files) == ["photo01.jpg", "photo04.png"]
+    assert not {"photo01.jpg", "photo04.png"} & {p.name for p in dm.train_files}
+
+
+def test_truncated_file_mid_epoch_is_replaced_not_fatal(tmp_path):
+    paths = write_photos(tmp_path, 3)
+    paths[0].write_bytes(paths[0].read_bytes()[:60])  # valid header, truncated pixels
+    dm = StyleDataModule(data_dir=str(tmp_path), image_size=16, batch_size=3, val_size=0, num_workers=0)
+    dm.setup("fit")
+    with pytest.warns(UserWarning, match="skipping unreadable"):
+        batch = next(iter(dm.train_dataloader()))
+    assert batch.shape == (3, 3, 16, 16)
+
+
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()])
+def test_missing_or_empty_data_folder_is_a_clear_error(tmp_path, make):
+    make(tmp_path / "nothing")
+    dm = StyleDataModule(data_dir=str(tmp_path / "nothing"))
+    with pytest.raises(FastNSTError, match="nothing"):
+        dm.setup("fit")
+
+
+def test_train_end_to_end_then_resume(setup, capsys):
+    run = setup / "run"
+    assert train_main(base_args(setup, "run")) == 0
+    for name in ["config.yaml", "transformer.pt", "checkpoints/last.ckpt", "tensorboard", "csv"]:
+        assert (run / name).exists(), name
+    assert list((run / "samples").glob("*.png")), "validation grids are saved"
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 4
+    assert not [k for k in ckpt["state_dict"] if ".vgg." in k], "checkpoints never hold the frozen VGG"
+    assert any(k.startswith("loss.gram_") for k in ckpt["state_dict"]), "style Grams are buffers"
+    assert ckpt["optimizer_states"], "optimizer state is kept for resuming"
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["width"] == 4 and cfg["image_size"] == 16 and cfg["style_layers"] == list(LossConfig().style_layers)
+
+    net, meta = load_transformer(run / "transformer.pt")
+    assert net.width == 4 and meta["style_name"] == "style" and len(meta["style_sha256"]) == 64
+    assert net(torch.rand(1, 3, 21, 19)).shape == (1, 3, 21, 19)
+
+    # Resume: the step count continues from the checkpoint and the config is reused.
+    assert train_main(["--resume", str(run), "--max-steps", "6"]) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 6
+    net2, _ = load_transformer(run / "checkpoints" / "last.ckpt")
+    assert net2.width == 4
+
+
+def test_config_file_flags_override_and_bad_keys_are_errors(setup, tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text("width: 4\nmax_steps: 2\nimage_size: 24\n")
+    # Default precision (bf16-mixed) here: it must work on CPU.
+    args = base_args(setup, "cfgrun", **{"max-steps": 1, "width": None, "precision": None}) + ["--config", str(good)]
+    assert train_main(args) == 0
+    cfg = yaml.safe_load((setup / "cfgrun" / "config.yaml").read_text())
+    assert cfg["max_steps"] == 1, "a flag overrides the file"
+    assert cfg["image_size"] == 16, "a flag overrides the file"
+    assert cfg["width"] == 4, "the file overrides the default"
+    assert cfg["precision"] == "bf16-mixed"
+
+    for text, message in [("nonsense_key: 3\n", "unknown option 'nonsense_key'"),
+                          ("lr: fast\n", "option 'lr': expected float"),
+                          ("- a list\n", "mapping")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        capsys.readouterr()
+        assert train_main(base_args(setup, "badrun") + ["--config", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (setup / "badrun").exists(), "nothing is written before the config is valid"
+
+
+def test_style_layer_deeper_than_weights_is_an_error_before_training(setup, capsys):
+    assert train_main(base_args(setup, "deep") + ["--style-layers", "relu4_1"]) == 2
+    assert "conv4_1" in capsys.readouterr().err
+    assert not (setup / "deep").exists()
+
+
+def test_ddp_two_cpu_processes(setup, tmp_path):
+    """Lightning's own DDP (gloo) with 2 processes runs a few steps and writes one run directory."""
+    run = tmp_path / "ddp"
+    args = base_args(setup, "unused", **{"run-dir": run, "devices": 2, "strategy": "ddp", "max-steps": 2})
+    env = {k: v for k, v in os.environ.items() if k != "FASTNST_RUN_DIR"}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed_backend=gloo" in proc.stderr + proc.stdout
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    assert (run / "transformer.pt").exists()
+
+
+@pytest.mark.weights
+def test_short_real_run_lowers_the_training_loss(tmp_path):
+    weights = os.environ.get("FASTNST_VGG_WEIGHTS")
+    if not weights or not Path(weights).is_file() or not (SHARED / "data" / "content").is_dir():
+        pytest.skip("needs FASTNST_VGG_WEIGHTS and ../shared/data")
+    import csv
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for p in sorted((SHARED / "data" / "content").glob("*.jpg"))[:24]:
+        (data / p.name).symlink_to(p)
+    run = tmp_path / "run"
+    args = ["--style", str(SHARED / "data" / "style" / "mosaic.jpg"), "--data", str(data), "--run-dir", str(run),
+            "--vgg-weights", weights, "--image-size", "64", "--batch-size", "4", "--max-steps", "40",
+            "--val-every", "1000", "--checkpoint-every", "1000", "--log-every", "1", "--num-workers", "0",
+            "--width", "16", "--lr", "0.005", "--seed", "0"]
+    assert train_main(args) == 0
+    rows = list(csv.DictReader(open(next(run.glob("csv/version_*/metrics.csv")))))
+    totals = [float(r["train/total"]) for r in rows if r.get("train/total")]
+    assert len(totals) >= 30
+    first, last = np.mean(totals[:5]), np.mean(totals[-5:])
+    assert last < 0.7 * first, (first, last)
