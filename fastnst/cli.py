@@ -78,35 +78,6 @@ def check_new_output(path: Path, inputs: Sequence[Path], overwrite: bool) -> Non
 
 
 # ---------------------------------------------------------------------------------------------
-# Flags generated from typed keyword arguments: the dataclass/signature is the single definition
-# of each option's type and default; argparse only mirrors it.
-
-
-def add_dataclass_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls) -> None:
-    """One ``--field-name`` flag per dataclass field; defaults stay in the dataclass (SUPPRESS here)."""
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        help_default = f"default: {f.default}"
-        if kind.startswith("tuple"):
-            parser.add_argument(flag, nargs="+", default=argparse.SUPPRESS, metavar="LAYER", help=help_default)
-        elif kind == "float":
-            parser.add_argument(flag, type=float, default=argparse.SUPPRESS, help=help_default)
-        elif kind == "int":
-            parser.add_argument(flag, type=int, default=argparse.SUPPRESS, help=help_default)
-        else:
-            parser.add_argument(flag, type=str, default=argparse.SUPPRESS, help=help_default)
-
-
-def dataclass_from_args(cls, args: argparse.Namespace, base: dict | None = None):
-    """Build ``cls`` from ``base`` (e.g. a YAML section) overridden by the flags that were given."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in (base or {}).items() if k in names}
-    values.update({k: v for k, v in vars(args).items() if k in names})
-    return cls(**values)
-
-
-# ---------------------------------------------------------------------------------------------
 # scripts/gatys.py
 
 
@@ -128,7 +99,7 @@ def gatys_parser() -> argparse.ArgumentParser:
     p.add_argument("--vgg-weights", default=None, help="torchvision-layout VGG weights (else $FASTNST_VGG_WEIGHTS, else download)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    add_dataclass_args(p.add_argument_group("loss"), LossConfig)
+    add_option_flags(p.add_argument_group("loss"), signature_options(LossConfig))
     return p
 
 
@@ -148,7 +119,8 @@ def gatys_command(args: argparse.Namespace) -> int:
     for name in ("size", "iterations"):
         if getattr(args, name) < 1:
             raise FastNSTError(f"--{name} must be >= 1")
-    config = dataclass_from_args(LossConfig, args)
+    loss_options = signature_options(LossConfig)
+    config = LossConfig(**resolve_options(loss_options, {k: v for k, v in vars(args).items() if k in loss_options}))
     device = pick_device(args.device)
     content = to_tensor(load_image(args.content, args.size, upscale=True)).to(device)
     style = to_tensor(load_image(args.style, args.style_size or args.size, upscale=True)).to(device)
@@ -157,7 +129,10 @@ def gatys_command(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=args.iterations, desc="gatys", unit="it", dynamic_ncols=True)
 
+    latest = {}
+
     def on_step(step: int, terms: dict[str, float], image) -> None:
+        latest.update(step=step, image=image)
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()})
         if args.save_every and step % args.save_every == 0 and step < args.iterations:
@@ -166,6 +141,12 @@ def gatys_command(args: argparse.Namespace) -> int:
     try:
         image, history = gatys.stylize(content, loss, iterations=args.iterations, optimizer=args.optimizer,
                                        lr=args.lr, init=args.init, seed=args.seed, callback=on_step)
+    except KeyboardInterrupt:
+        # Minutes of optimization are the user's work: keep the latest image rather than nothing.
+        if latest:
+            save_image(from_tensor(latest["image"]), output)
+            print(f"\ninterrupted: wrote the image after {latest['step']} iterations to {output}", file=sys.stderr)
+        raise
     finally:
         bar.close()
     save_image(from_tensor(image), output)
@@ -433,6 +414,9 @@ def train_command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal_handler)
 
+    # The periodic checkpoints fire every N steps; make last.ckpt the final state, so a later
+    # `--resume RUN --max-steps MORE` continues from where training really stopped.
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt")
     if trainer.is_global_zero:
         net = model.net.to(memory_format=torch.contiguous_format).float().cpu().eval()
         save_transformer(net, run_dir / "transformer.pt", model.meta())
