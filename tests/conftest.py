@@ -1,0 +1,53 @@
+"""Shared fixtures: repository paths, the optional ../shared assets and real VGG weights, seeding.
+
+Tests never need the network or a GPU. ``../shared`` (beside the checkout) and real VGG weights
+($FASTNST_VGG_WEIGHTS) are optional: tests that need them skip cleanly where they are absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+# The tests use tiny tensors, where intra-op threads buy nothing; on a small machine shared with
+# other work (a training run), two OpenMP threads contending for two busy cores were measured
+# 10-50x slower than one. Override with FASTNST_TEST_THREADS.
+torch.set_num_threads(max(1, int(os.environ.get("FASTNST_TEST_THREADS", "1"))))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (data and weights gathered for development); skip if absent."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"shared assets not found at {SHARED_DIR}")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def real_vgg_weights() -> Path:
+    """Path to real VGG weights from $FASTNST_VGG_WEIGHTS; skip if unset or missing."""
+    value = os.environ.get("FASTNST_VGG_WEIGHTS")
+    if not value:
+        pytest.skip("FASTNST_VGG_WEIGHTS is not set (real VGG weights)")
+    path = Path(value)
+    if not path.is_file():
+        pytest.skip(f"FASTNST_VGG_WEIGHTS={value} is not a file")
+    return path
+
+
+@pytest.fixture
+def seeded() -> int:
+    """Seed torch's global RNG so random-init VGGs and random inputs are reproducible in a test."""
+    torch.manual_seed(0)
+    return 0
