@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import warnings
 from pathlib import Path
 
@@ -105,6 +106,17 @@ class CropDataset(Dataset):
         raise FastNSTError("no training image could be read")
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader worker init: leave Ctrl-C/SIGTERM to the main process.
+
+    A terminal's Ctrl-C or a `kill` of the process group reaches the workers too; a worker that
+    dies first turns a clean "save a checkpoint and exit" into a DataLoader crash. PyTorch still
+    seeds ``random`` per worker and epoch, so this init function costs no randomness.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class StyleDataModule(pl.LightningDataModule):
     """Photos under ``data_dir`` -> train/validation loaders of square crops.
 
@@ -159,7 +171,7 @@ class StyleDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = CropDataset(self.train_files, self.image_size, train=True)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=len(ds) >= self.batch_size,
-                          num_workers=self.num_workers, persistent_workers=False)
+                          num_workers=self.num_workers, worker_init_fn=ignore_stop_signals)
 
     def val_dataloader(self) -> DataLoader:
         ds = CropDataset(self.val_files, self.image_size, train=False)

@@ -31,14 +31,15 @@ def inputs(tmp_path_factory):
     return root
 
 
-def start(inputs: Path, run: Path, max_steps: int, *extra: str) -> subprocess.Popen:
+def start(inputs: Path, run: Path, max_steps: int, *extra: str, workers: int = 0) -> subprocess.Popen:
     args = ["--style", inputs / "style.png", "--data", inputs / "data", "--run-dir", run,
             "--vgg-weights", inputs / "vgg.pth", "--image-size", "16", "--batch-size", "2", "--val-size", "1",
             "--width", "4", "--max-steps", max_steps, "--val-every", "100000", "--checkpoint-every", "5",
-            "--num-workers", "0", "--precision", "32-true", "--accelerator", "cpu", *extra]
+            "--num-workers", workers, "--precision", "32-true", "--accelerator", "cpu", *extra]
     env = {k: v for k, v in os.environ.items() if k != "FASTNST_RUN_DIR"}
     return subprocess.Popen([sys.executable, str(REPO / "scripts" / "train.py"), *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal job has
 
 
 def step_of(ckpt: Path) -> int:
@@ -76,12 +77,17 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(inputs, tmp_path):
     assert (run / "transformer.pt").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(inputs, tmp_path, sig):
+@pytest.mark.parametrize("sig, to_group", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                           (signal.SIGINT, True), (signal.SIGTERM, True)])
+def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(inputs, tmp_path, sig, to_group):
+    """To the main process, or (like a terminal's Ctrl-C) to its whole group, DataLoader workers included."""
     run = tmp_path / "run"
-    proc = start(inputs, run, 100000)
+    proc = start(inputs, run, 100000, workers=1 if to_group else 0)
     periodic = wait_for_step(run, proc, 5)
-    proc.send_signal(sig)
+    if to_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
