@@ -16,12 +16,12 @@ transformer's weights in "state_dict" under the prefix "net.".
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from fastnst.errors import FastNSTError
+from fastnst.files import atomic_write
 from fastnst.transformer import TransformerNet
 
 FORMAT = "fastnst-transformer"
@@ -35,18 +35,8 @@ def model_info(net: TransformerNet) -> dict:
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """torch.save to a temp file in the same folder, then rename: a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def save_transformer(net: TransformerNet, path: str | os.PathLike, meta: dict) -> None:

@@ -442,3 +442,179 @@ def _raise_keyboard_interrupt(signum, frame):
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     return run_main(train_command, train_parser(), argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/export.py
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = base_parser("Export a trained model (transformer.pt or a training .ckpt) to ONNX. The export is checked "
+                    "with onnx.checker and against PyTorch at three sizes; it fails rather than write a wrong file.")
+    p.add_argument("model", type=Path, help="transformer.pt or .ckpt")
+    p.add_argument("-o", "--output", type=Path, default=None, help="ONNX file to write; None: MODEL with .onnx")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset; None: fastnst.export.DEFAULT_OPSET")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    return p
+
+
+def export_command(args: argparse.Namespace) -> int:
+    if args.model.suffix.lower() == ".onnx":
+        raise FastNSTError(f"{args.model}: already an ONNX model; export reads transformer.pt or .ckpt files")
+    output = args.output or args.model.with_suffix(".onnx")
+    if output.suffix.lower() != ".onnx":
+        raise FastNSTError(f"{output}: the output should be a .onnx file")
+    check_new_output(output, [args.model], args.overwrite)
+    if args.opset is not None and args.opset < 17:
+        raise FastNSTError(f"--opset must be >= 17, got {args.opset}")
+
+    from fastnst.export import export_checkpoint  # imports torch: only once the arguments are known good
+
+    report = export_checkpoint(args.model, output, **({} if args.opset is None else {"opset": args.opset}))
+    shapes = ", ".join(f"{n}x3x{h}x{w}" for n, _, h, w in report.shapes)
+    style = report.metadata.get("fastnst.style_name") or "unnamed style"
+    print(f"wrote {output} ({style}; opset {report.opset}; onnxruntime vs PyTorch max |diff| "
+          f"{report.max_abs_diff:.2g} on {shapes}; {report.seconds:.1f}s)")
+    return 0
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    return run_main(export_command, export_parser(), argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/stylize.py
+
+
+def stylize_parser() -> argparse.ArgumentParser:
+    from fastnst.runtime import StylizeOptions  # torch-free: --help stays fast
+
+    p = base_parser("Stylize photos with a trained model in one pass.")
+    p.epilog = ("Files named on the command line must be readable images (else: error, exit status 2; one that "
+                "fails only while decoding is reported after the others are done). Files found in a folder or by "
+                "a glob that are not readable images are skipped with a warning. Every image's size is checked "
+                "first: one too big to run whole stops the run before any work and names a --tile that fits. "
+                "Inputs are never overwritten; outputs are written atomically.")
+    p.add_argument("model", type=Path, help="exported .onnx, training .ckpt or transformer.pt")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (the images directly in them) or quoted glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output image (one input) or folder (created; results keep the input file names)")
+    p.add_argument("--max-size", type=int, default=StylizeOptions.max_size, metavar="PX",
+                   help="shrink so the longer side is at most this; None: keep the size")
+    p.add_argument("--preserve-color", action="store_true", default=StylizeOptions.preserve_color,
+                   help="keep the photo's colours: take only the luminance from the stylized image")
+    p.add_argument("--strength", type=float, default=StylizeOptions.strength,
+                   help="0..1: blend of the stylized image with the original (0 = original)")
+    p.add_argument("--tile", type=int, default=StylizeOptions.tile, metavar="PX",
+                   help="run images bigger than this in overlapping, feathered tiles of this size (e.g. 1024): "
+                        "memory is then bounded by the tile, not the image; None: run whole")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda: for .ckpt/.pt models (.onnx runs on CPU)")
+    p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="memory one forward pass may use; bigger images need --tile "
+                        "(None: fastnst.memory.MEMORY_FRACTION of the available memory)")
+    return p
+
+
+def load_stylizer(path: Path, device: str):
+    """An .onnx file -> runtime.OnnxStylizer (torch never imported); anything else -> stylize.TorchStylizer."""
+    if path.suffix.lower() == ".onnx":
+        from fastnst.runtime import OnnxStylizer
+
+        return OnnxStylizer(path)
+    from fastnst.stylize import load_torch_stylizer
+
+    if not path.is_file():  # before the torch import: a typo should not cost two seconds
+        raise FastNSTError(f"{path}: no such model file")
+    return load_torch_stylizer(path, device=pick_device(device))
+
+
+def stylize_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from fastnst.image import image_size, save_image
+    from fastnst.inputs import expand_inputs, output_is_folder, plan_outputs
+    from fastnst.memory import default_budget
+    from fastnst.runtime import StylizeOptions, check_memory, read_image, scaled_size, stylize_image
+
+    def warn(message: str) -> None:
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+
+    # Everything cheap first: options, inputs, outputs, the model, every image's size. Only then work.
+    options = StylizeOptions(max_size=args.max_size, preserve_color=args.preserve_color, strength=args.strength,
+                             tile=args.tile)
+    if args.max_memory is not None and args.max_memory <= 0:
+        raise FastNSTError(f"--max-memory must be positive, got {args.max_memory}")
+    budget = default_budget() if args.max_memory is None else int(args.max_memory * 2**30)
+    inputs = expand_inputs(args.inputs)
+    folder = output_is_folder(args.output)
+    outputs = plan_outputs(inputs, args.output, folder)
+    input_paths = [i.path for i in inputs] + [args.model]
+    for out in outputs:
+        check_new_output(out, input_paths, args.overwrite)
+    model = load_stylizer(args.model, args.device)
+
+    todo, skipped = [], 0
+    for item, out in zip(inputs, outputs):
+        try:
+            width, height = image_size(item.path)  # header only
+        except FastNSTError as e:
+            if item.explicit:
+                raise
+            warn(f"{e}; skipped")
+            skipped += 1
+            continue
+        width, height = scaled_size(width, height, options.max_size)
+        check_memory(model, height, width, options, budget)  # fail now, not after the other images
+        todo.append((item, out))
+
+    written, failed = 0, []
+    bar = tqdm(todo, desc="stylize", unit="img", disable=len(todo) < 2, dynamic_ncols=True)
+    try:
+        for item, out in bar:
+            try:
+                image = read_image(item.path, options.max_size)  # uint8 [H, W, 3]: 3 bytes/px
+            except FastNSTError as e:  # decodes badly although the header was fine (e.g. truncated)
+                if item.explicit:
+                    failed.append(str(e))  # reported once, at the end, after the other images
+                else:
+                    warn(f"{e}; skipped")
+                    skipped += 1
+                continue
+            tile_bar = None
+
+            def on_tile(done: int, total: int) -> None:
+                nonlocal tile_bar
+                if tile_bar is None:
+                    tile_bar = tqdm(total=total, desc=item.path.name, unit="tile", leave=False, dynamic_ncols=True)
+                tile_bar.update(1)
+
+            try:
+                result = stylize_image(model, image, options, budget=budget, on_tile=on_tile)
+            finally:
+                if tile_bar is not None:
+                    tile_bar.close()
+            del image  # one image in memory at a time: peak stays flat over a folder
+            try:
+                save_image(result, out)
+            except OSError as e:
+                raise FastNSTError(f"{out}: cannot write ({e.strerror or e})") from None
+            del result
+            written += 1
+    finally:
+        bar.close()
+
+    message = f"wrote {written} image(s)" + (f" to {args.output}" if written else "")
+    if skipped:
+        message += f"; skipped {skipped} file(s) that are not readable images"
+    print(message)
+    if len(failed) == 1:
+        raise FastNSTError(failed[0])
+    if failed:
+        raise FastNSTError(f"{len(failed)} named inputs could not be read: " + "; ".join(failed))
+    return 0
+
+
+def stylize_main(argv: Sequence[str] | None = None) -> int:
+    return run_main(stylize_command, stylize_parser(), argv)

@@ -8,14 +8,16 @@ two helpers, lazily, so the torch-free runtime can use the rest.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fastnst.errors import FastNSTError
+from fastnst.files import atomic_write
 
 # Pillow refuses images over ~179 MP as possible decompression bombs. Real photos can be large
 # (a 12000x9000 panorama is 108 MP), so allow up to 300 MP; beyond that we still refuse.
@@ -23,22 +25,21 @@ MAX_PIXELS = 300_000_000
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode ``path`` as an RGB PIL image, upright per EXIF. Errors are FastNSTError."""
+@contextmanager
+def _pillow_open(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """Image.open with our pixel limit, every failure turned into a one-line FastNSTError."""
     path = Path(path)
     if not path.exists():
         raise FastNSTError(f"{path}: no such file")
-    if path.is_dir():
-        raise FastNSTError(f"{path}: is a directory, not an image")
+    if not path.is_file():
+        raise FastNSTError(f"{path}: is a directory, not an image" if path.is_dir() else f"{path}: not a regular file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS // 2  # error at 2x this
             try:
                 with Image.open(path) as im:
-                    im.load()  # decode now, so truncation is reported here and not later
-                    im = ImageOps.exif_transpose(im)
-                    return to_rgb(im)
+                    yield im
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except UnidentifiedImageError:
@@ -47,6 +48,13 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise FastNSTError(f"{path}: image too large ({e})".splitlines()[0]) from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated/corrupt data, permission denied
         raise FastNSTError(f"{path}: cannot read image ({e})") from None
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode ``path`` as an RGB PIL image, upright per EXIF. Errors are FastNSTError."""
+    with _pillow_open(path) as im:
+        im.load()  # decode now, so truncation is reported here and not later
+        return to_rgb(ImageOps.exif_transpose(im))
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -107,19 +115,9 @@ def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95) ->
     fmt = check_output_path(path)
     if array.dtype != np.uint8:
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(array, "RGB").save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        Image.fromarray(array, "RGB").save(f, format=fmt, **options)
 
 
 def to_tensor(array: np.ndarray):
@@ -135,3 +133,13 @@ def from_tensor(tensor) -> np.ndarray:
     if t.dim() == 4:
         t = t[0]
     return t.permute(1, 2, 0).numpy()
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file header only: cheap, for checks before any decoding.
+
+    EXIF orientation is ignored, so width and height may come swapped; the pixel count is right.
+    Raises FastNSTError for missing files and files Pillow does not recognise as images.
+    """
+    with _pillow_open(path) as im:
+        return im.size

@@ -1,0 +1,230 @@
+"""Speed benchmark: the pytorch/examples reference against fastnst, on this machine, in one run.
+
+    python bench/speed.py                 # CPU; writes the table into BENCHMARKS.md
+    python bench/speed.py --device cuda   # the same on a GPU (its own section)
+    python bench/speed.py --quick         # fewer repeats and sizes, for a smoke run
+
+Every number is the median of --repeats timed runs after --warmup untimed ones. Ratios are what
+count: these machines are noisy. Weights are random (speed does not depend on their values); the
+quality side of each variant is bench/quality.py's job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reference import ReferenceTrainer, ReferenceTransformerNet  # noqa: E402
+
+from fastnst.perceptual import LossConfig, PerceptualLoss  # noqa: E402
+from fastnst.transformer import TransformerNet  # noqa: E402
+from fastnst.vgg import VGGFeatures  # noqa: E402
+
+MARK_BEGIN, MARK_END = "<!-- speed:{} begin -->", "<!-- speed:{} end -->"
+
+
+def timeit(fn, warmup: int, repeats: int, sync=lambda: None) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def flops(fn) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def peak_gflops(device: torch.device, dtype: torch.dtype, sync) -> float:
+    """Measured matmul throughput: the practical ceiling we compare against (not a datasheet number)."""
+    n = 4096 if device.type == "cuda" else 2048
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n**3 / timeit(lambda: a @ b, 2, 5, sync) / 1e9
+
+
+def ort_session(net: torch.nn.Module, tmp: Path, name: str):
+    from fastnst.export import export_onnx
+    from fastnst.runtime import create_session
+
+    path = tmp / f"{name}.onnx"
+    export_onnx(net, path, {"style_name": name, "style_sha256": "", "image_size": 256, "loss": {},
+                            "fastnst_version": "bench"})
+    return create_session(path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--output", type=Path, default=Path(__file__).resolve().parents[1] / "BENCHMARKS.md")
+    args = p.parse_args()
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sizes = [256, 512] if args.quick else [256, 512, 1024]
+    W, R = (1, 2) if args.quick else (args.warmup, args.repeats)
+    torch.manual_seed(0)
+    rows: list[tuple[str, str, str]] = []
+
+    def row(what: str, value: str, note: str = "") -> None:
+        rows.append((what, value, note))
+        print(f"{what:70s} {value:>14s}  {note}", flush=True)
+
+    peak32 = peak_gflops(dev, torch.float32, sync)
+    peak16 = peak_gflops(dev, torch.bfloat16, sync)
+    row("machine peak, fp32 matmul", f"{peak32:.0f} GFLOP/s", "measured 2048² matmul")
+    row("machine peak, bf16 matmul", f"{peak16:.0f} GFLOP/s", "measured 2048² matmul")
+
+    # ---- inference ------------------------------------------------------------------------
+    ref = ReferenceTransformerNet().to(dev).eval()
+    ours = TransformerNet(width=32).eval()
+    slim = TransformerNet(width=16).eval()
+    on_cpu = dev.type == "cpu"
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = {}
+        if on_cpu:
+            sessions = {"ours, ONNX Runtime fp32 (width 32)": ort_session(ours, Path(tmp), "w32"),
+                        "ours, ONNX Runtime fp32 (width 16)": ort_session(slim, Path(tmp), "w16")}
+        ours, slim = ours.to(dev), slim.to(dev)
+        for size in sizes:
+            x = torch.rand(1, 3, size, size, device=dev)
+            with torch.no_grad():
+                t_ref = timeit(lambda: ref(x * 255), W, R, sync)
+                gf = flops(lambda: ref(x * 255)) / 1e9
+                row(f"inference {size}²: reference eager fp32", f"{t_ref * 1e3:.0f} ms",
+                    f"{gf:.0f} GFLOP, {gf / t_ref:.0f} GFLOP/s")
+                t = timeit(lambda: ours(x), W, R, sync)
+                row(f"inference {size}²: ours eager fp32 (width 32)", f"{t * 1e3:.0f} ms", f"{t_ref / t:.2f}x")
+                if dev.type == "cuda":
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        t = timeit(lambda: ours(x), W, R, sync)
+                    row(f"inference {size}²: ours eager bf16 autocast (width 32)", f"{t * 1e3:.0f} ms",
+                        f"{t_ref / t:.2f}x")
+            xn = x.cpu().numpy()
+            for name, sess in sessions.items():
+                t = timeit(lambda: sess.run(None, {"image": xn}), W, R)
+                row(f"inference {size}²: {name}", f"{t * 1e3:.0f} ms", f"{t_ref / t:.2f}x vs reference")
+        x8 = torch.rand(8, 3, 256, 256, device=dev)
+        with torch.no_grad():
+            t_ref = timeit(lambda: ref(x8 * 255), W, R, sync)
+        row("batch 8 at 256²: reference eager fp32", f"{8 / t_ref:.1f} img/s")
+        for name, sess in sessions.items():
+            t = timeit(lambda: sess.run(None, {"image": x8.cpu().numpy()}), W, R)
+            row(f"batch 8 at 256²: {name}", f"{8 / t:.1f} img/s", f"{t_ref / t:.2f}x")
+
+    # ---- training -------------------------------------------------------------------------
+    style = torch.rand(1, 3, 256, 256, device=dev)
+    batch = torch.rand(4, 3, 256, 256, device=dev)
+    trainer = ReferenceTrainer(style)
+    trainer.net.to(dev), trainer.vgg.to(dev)
+    trainer.gram_style = [g.to(dev) for g in trainer.gram_style]
+    t_ref = timeit(lambda: trainer.step(batch * 255), 1, max(2, R - 2), sync)
+    gf_ref = flops(lambda: trainer.step(batch * 255)) / 1e9
+    row("training 256² batch 4: reference (fp32, VGG16 to relu4_3)", f"{4 / t_ref:.2f} img/s",
+        f"{gf_ref:.0f} GFLOP/step, {gf_ref / t_ref:.0f} GFLOP/s")
+    t_ours, gf_ours = time_lightning_step(dev, batch, style, W, R)
+    row("training 256² batch 4: ours (Lightning, defaults)", f"{4 / t_ours:.2f} img/s",
+        f"{t_ref / t_ours:.2f}x; {gf_ours:.0f} GFLOP/step, {gf_ours / t_ours:.0f} GFLOP/s")
+
+    # ---- Gatys ----------------------------------------------------------------------------
+    from fastnst import gatys
+
+    cfg = LossConfig()
+    loss = PerceptualLoss(VGGFeatures(cfg.layers).to(dev), style, cfg).to(dev)
+    content = torch.rand(1, 3, 512, 512, device=dev)
+    n_iter = 5 if args.quick else 20
+    t0 = time.perf_counter()
+    gatys.stylize(content, loss, iterations=n_iter)
+    sync()
+    per_iter = (time.perf_counter() - t0) / n_iter
+    row("Gatys 512², L-BFGS", f"{per_iter:.2f} s/iter", f"{n_iter} iterations timed")
+    with torch.no_grad():
+        t_fast = timeit(lambda: ours(content), W, R, sync)
+    if on_cpu:
+        with tempfile.TemporaryDirectory() as tmp:
+            sess = ort_session(TransformerNet(width=32).eval(), Path(tmp), "g")
+            t_fast = min(t_fast, timeit(lambda: sess.run(None, {"image": content.cpu().numpy()}), W, R))
+    row("fast pass vs Gatys 500 iterations at 512²", f"{500 * per_iter / t_fast:.0f}x",
+        f"{500 * per_iter:.0f} s vs {t_fast * 1e3:.0f} ms")
+
+    write_table(args.output, dev, rows, " ".join(["python", "bench/speed.py", *sys.argv[1:]]))
+
+
+def time_lightning_step(dev, batch, style, warmup, repeats) -> tuple[float, float]:
+    """Median seconds per optimizer step of StyleTransferModule under a real pl.Trainer, defaults."""
+    import pytorch_lightning as pl
+
+    from fastnst.cli import RunConfig
+    from fastnst.module import StyleTransferModule
+
+    cfg = LossConfig()
+    run = RunConfig()
+    model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg)
+    if run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    times: list[float] = []
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, *a):
+            self.t = time.perf_counter()
+
+        def on_train_batch_end(self, *a):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - self.t)
+
+    loader = torch.utils.data.DataLoader([b for b in batch.cpu()] * (warmup + repeats), batch_size=len(batch))
+    trainer = pl.Trainer(max_steps=warmup + repeats, precision=run.precision, accelerator=dev.type, devices=1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[Clock()])
+    trainer.fit(model, loader)
+    x = batch.to(dev)
+    model = model.to(dev)
+
+    def one_step():
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
+            total = model.loss(model.net(x), model.loss.content_targets(x))["total"]
+        total.backward()
+
+    return statistics.median(times[warmup:]), flops(one_step) / 1e9
+
+
+def write_table(path: Path, dev: torch.device, rows, command: str) -> None:
+    label = dev.type if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+    cpu = platform.processor() or platform.machine()
+    header = (f"### Speed on {label}\n\nMachine: {os.cpu_count()} CPU threads ({cpu}), torch {torch.__version__}, "
+              f"{time.strftime('%Y-%m-%d')}. Reproduce: `{command}`\n\n| measurement | value | note |\n|---|---|---|\n")
+    table = header + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows)
+    begin, end = MARK_BEGIN.format(dev.type), MARK_END.format(dev.type)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + begin + "\n" + table + end + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + f"\n\n{begin}\n{table}{end}\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""scripts/stylize.py in-process: outputs, skipping and errors, overwrite rules, memory behaviour."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_models import tiny_models, write_photo
+
+from fastnst.cli import stylize_main
+from fastnst.image import image_size
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _one_line_error(err: str) -> str:
+    """The single ``error: ...`` line in stderr (a progress bar may be there too, nothing else)."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert all(line.startswith("stylize:") for line in lines if line not in errors), err
+    return errors[0]
+
+
+@pytest.mark.parametrize("which", ["onnx", "pt", "ckpt"])
+def test_folder_of_images_with_every_model_kind(tmp_path, capsys, which):
+    src, out = tmp_path / "photos", tmp_path / "out"
+    write_photo(src / "a.png", 40, 60)
+    write_photo(src / "b.jpg", 33, 17, seed=1)
+    assert stylize_main([str(getattr(tiny_models(), which)), str(src), "-o", str(out), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg"]
+    assert Image.open(out / "b.jpg").size == (17, 33)
+    assert "wrote 2 image(s)" in capsys.readouterr().out
+
+
+def test_onnx_and_torch_models_give_the_same_image(tmp_path):
+    src = tmp_path / "in.png"
+    write_photo(src, 50, 70)
+    models = tiny_models()
+    for kind in ("onnx", "pt"):
+        assert stylize_main([str(getattr(models, kind)), str(src), "-o", str(tmp_path / f"{kind}.png")]) == 0
+    a, b = (np.asarray(Image.open(tmp_path / f"{k}.png"), dtype=np.int16) for k in ("onnx", "pt"))
+    assert np.abs(a - b).max() <= 1
+
+
+def test_non_images_in_a_folder_are_skipped_with_a_warning_and_counted(tmp_path, capsys):
+    src, out = tmp_path / "photos", tmp_path / "out"
+    write_photo(src / "a.png", 30, 30)
+    (src / "readme.txt").write_text("hello")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2 and all("skipped" in w for w in warnings)
+    assert "skipped 2 file(s)" in captured.out
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+
+
+def test_a_named_bad_file_is_an_error_before_any_work(tmp_path, capsys):
+    good, bad = tmp_path / "good.png", tmp_path / "bad.jpg"
+    write_photo(good, 30, 30)
+    bad.write_text("not an image")
+    out = tmp_path / "out"
+    assert stylize_main([str(tiny_models().onnx), str(good), str(bad), "-o", str(out)]) == 2
+    assert "bad.jpg: not an image" in _one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_a_named_file_that_fails_to_decode_is_an_error_after_the_others(tmp_path, capsys):
+    good, truncated = tmp_path / "good.png", tmp_path / "truncated.png"
+    write_photo(good, 64, 64)
+    data = good.read_bytes()
+    write_photo(truncated, 64, 64, seed=2)
+    truncated.write_bytes(truncated.read_bytes()[: len(data) // 2])  # header fine, pixel data cut short
+    out = tmp_path / "out"
+    assert stylize_main([str(tiny_models().onnx), str(truncated), str(good), "-o", str(out)]) == 2
+    assert "truncated.png: cannot read image" in _one_line_error(capsys.readouterr().err)
+    assert [p.name for p in out.iterdir()] == ["good.png"]
+
+
+def test_missing_input_is_an_error(tmp_path, capsys):
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o.png")]) == 2
+    assert "no such file" in _one_line_error(capsys.readouterr().err)
+
+
+def test_glob_inputs(tmp_path, capsys):
+    for name in ("x1.png", "x2.png", "y.png"):
+        write_photo(tmp_path / "in" / name, 20, 20)
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in" / "x*.png"), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x1.png", "x2.png"]
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in" / "z*.png"), "-o", str(tmp_path / "out")]) == 2
+    assert "matches no files" in capsys.readouterr().err
+
+
+def test_never_overwrites_an_input(tmp_path, capsys):
+    src = tmp_path / "photo.png"
+    pixels = write_photo(src, 30, 30)
+    for out in (src, tmp_path):  # the file itself, and its own folder as output folder
+        assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--overwrite"]) == 2
+        assert "overwrite an input" in _one_line_error(capsys.readouterr().err)
+    assert np.array_equal(np.asarray(Image.open(src)), pixels)
+
+
+def test_existing_output_is_replaced_only_with_overwrite(tmp_path, capsys):
+    src, out = tmp_path / "photo.png", tmp_path / "styled.png"
+    write_photo(src, 30, 30)
+    out.write_bytes(b"keep me")
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out)]) == 2
+    assert "--overwrite" in _one_line_error(capsys.readouterr().err)
+    assert out.read_bytes() == b"keep me"
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--overwrite"]) == 0
+    assert Image.open(out).size == (30, 30)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_strength_zero_writes_the_input_pixels(tmp_path):
+    src, out = tmp_path / "photo.png", tmp_path / "out.png"
+    pixels = write_photo(src, 41, 37)
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--strength", "0"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), pixels)
+
+
+def test_max_size_shrinks_and_preserve_color_runs(tmp_path):
+    src, out = tmp_path / "photo.png", tmp_path / "out.png"
+    write_photo(src, 100, 150)
+    argv = [str(tiny_models().onnx), str(src), "-o", str(out), "--max-size", "60", "--preserve-color"]
+    assert stylize_main(argv) == 0
+    assert Image.open(out).size == (60, 40)
+
+
+@pytest.mark.parametrize("kind", ["truncated-onnx", "foreign-onnx", "corrupt-ckpt", "missing"])
+def test_bad_model_is_one_line_error_before_any_work(tmp_path, capsys, kind):
+    models = tiny_models()
+    src = tmp_path / "photo.png"
+    write_photo(src, 30, 30)
+    if kind == "truncated-onnx":
+        model = tmp_path / "m.onnx"
+        model.write_bytes(models.onnx.read_bytes()[:5000])
+    elif kind == "foreign-onnx":  # a valid ONNX file that is not a fastnst export
+        import onnx
+
+        model = tmp_path / "m.onnx"
+        x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 224, 224])
+        y = onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 3, 224, 224])
+        graph = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["input"], ["logits"])], "g", [x], [y])
+        onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=8), model)
+    elif kind == "corrupt-ckpt":
+        model = tmp_path / "last.ckpt"
+        model.write_bytes(models.ckpt.read_bytes()[:3000])
+    else:
+        model = tmp_path / "nothing.onnx"
+    out = tmp_path / "out.png"
+    assert stylize_main([str(model), str(src), "-o", str(out)]) == 2
+    assert str(model) in _one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_bad_options_are_one_line_errors(tmp_path, capsys):
+    src = tmp_path / "photo.png"
+    write_photo(src, 30, 30)
+    for option in (["--strength", "1.5"], ["--tile", "8"], ["--max-memory", "-1"]):
+        assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / "o.png"), *option]) == 2
+        _one_line_error(capsys.readouterr().err)
+    other = tmp_path / "other.png"
+    write_photo(other, 20, 20)
+    assert stylize_main([str(tiny_models().onnx), str(src), str(other), "-o", str(tmp_path / "o.png")]) == 2
+    assert "need an output folder" in _one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_huge_image_without_tile_fails_early_and_suggests_one(tmp_path, capsys):
+    """Scaled down: a 'memory' of 20 MiB makes a 400x300 photo too big to run whole."""
+    small, big = tmp_path / "in" / "a_small.png", tmp_path / "in" / "b_big.png"
+    write_photo(small, 30, 30)
+    write_photo(big, 300, 400)
+    out = tmp_path / "out"
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in"), "-o", str(out), "--max-memory", "0.02"]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "--tile" in line
+    assert not out.exists()  # early: not even the small image was processed
+    tile = line.rsplit("--tile ", 1)[1].split()[0]
+    argv = [str(tiny_models().onnx), str(tmp_path / "in"), "-o", str(out), "--max-memory", "0.02", "--tile", tile]
+    assert stylize_main(argv) == 0
+    assert Image.open(out / "b_big.png").size == (400, 300)
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
+    """Results are written and dropped one at a time (numpy allocations are traced by tracemalloc)."""
+    side = 160
+    result_bytes = side * side * 3
+    model = str(tiny_models().onnx)  # built (exported) before tracing starts
+
+    def peak_for(n: int) -> int:
+        src = tmp_path / f"in{n}"
+        for i in range(n):
+            write_photo(src / f"{i:03d}.png", side, side, seed=i)
+        tracemalloc.start()
+        try:
+            assert stylize_main([model, str(src), "-o", str(tmp_path / f"out{n}")]) == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak_for(1)  # warm-up: first-time imports and caches are not per-image costs
+    few, many = peak_for(2), peak_for(14)
+    assert many - few < 0.5 * 12 * result_bytes  # growth per extra image: less than half an image
+
+
+@pytest.mark.slow
+def test_12000x9000_photo_stylizes_in_tiles_with_bounded_memory(tmp_path):
+    """The issue's acceptance case. Runs the real script in a subprocess to measure its peak RSS."""
+    src, out = tmp_path / "huge.jpg", tmp_path / "huge_styled.jpg"
+    h, w = 9000, 12000
+    yy = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    xx = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    pixels = np.stack([np.broadcast_to(xx, (h, w)), np.broadcast_to(yy, (h, w)), (xx + yy) / 2], -1).astype(np.uint8)
+    Image.fromarray(pixels).save(src, quality=90)
+    del pixels, yy, xx
+    model = tiny_models().onnx
+    start = time.perf_counter()
+    script = str(REPO / "scripts" / "stylize.py")
+    argv = [sys.executable, script, str(model), str(src), "-o", str(out), "--tile", "1024"]
+    result = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-2000:]
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # Linux: KiB
+    print(f"12000x9000 --tile 1024: {seconds:.0f}s, peak RSS {peak_gib:.2f} GiB")
+    assert image_size(out) == (w, h)
+    assert peak_gib < 4  # the image alone is 0.3 GB as uint8; a whole-image float pass would be ~100 GB
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""The torch-free runtime: import hygiene, model validation, session options, image-level behaviour."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from PIL import Image
+from tiny_models import photo, tiny_models, write_photo
+
+from fastnst.errors import FastNSTError
+from fastnst.postprocess import luminance
+from fastnst.runtime import (OnnxStylizer, StylizeOptions, physical_cores, session_options, stylize_folder,
+                             stylize_image)
+from fastnst.stylize import TorchStylizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_importing_runtime_does_not_import_torch():
+    code = "import sys, fastnst.runtime; assert 'torch' not in sys.modules, 'torch was imported'"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_onnx_model_runs_without_torch(tmp_path):
+    """A whole file-to-file stylization in a process where torch cannot be imported at all."""
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 40, 56)
+    code = ("import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
+            "from fastnst.runtime import OnnxStylizer, stylize_file\n"
+            f"stylize_file(OnnxStylizer({str(tiny_models().onnx)!r}), {str(src)!r}, {str(dst)!r})\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(dst).size == (56, 40)
+
+
+def test_session_uses_all_graph_optimizations_and_physical_cores():
+    options = session_options()
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.intra_op_num_threads == physical_cores()
+    assert 1 <= physical_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_model_metadata_is_read():
+    model = OnnxStylizer(tiny_models().onnx)
+    assert model.meta["style_name"] == "tiny-test-style"
+    assert model.meta["image_size"] == 256
+    assert model.meta["loss"]["style_weight"] == 10.0
+    assert model.meta["model"] == {"width": 8, "n_residual": 5}
+
+
+def _identity_model(path: Path, input_name: str = "x", output_name: str = "y", format_key: str | None = None) -> Path:
+    """A valid ONNX file that is not a fastnst export (unless given its names and format key)."""
+    shape = ["N", 3, "H", "W"]
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", [input_name], [output_name])], "identity",
+        [onnx.helper.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, shape)],
+        [onnx.helper.make_tensor_value_info(output_name, onnx.TensorProto.FLOAT, shape)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    if format_key is not None:
+        onnx.helper.set_model_props(model, {"fastnst.format": format_key})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "other-names", "no-format-key"])
+def test_bad_model_files_give_a_clear_one_line_error(tmp_path, kind):
+    path = tmp_path / "model.onnx"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(b"\x00\x01 this is not protobuf" * 50)
+    elif kind == "truncated":
+        data = tiny_models().onnx.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    elif kind == "other-names":
+        _identity_model(path, format_key="fastnst-transformer/1")
+    elif kind == "no-format-key":
+        _identity_model(path, "image", "stylized")
+    with pytest.raises(FastNSTError) as info:
+        OnnxStylizer(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    expected = {"missing": "no such model file", "other-names": "not a fastnst style model",
+                "no-format-key": "not a fastnst export"}.get(kind, "not a readable ONNX model")
+    assert expected in message
+
+
+def test_uint8_and_float_images_keep_shape_and_dtype_and_match_torch():
+    models = tiny_models()
+    onnx_model, torch_model = OnnxStylizer(models.onnx), TorchStylizer(models.net)
+    image = photo(37, 50)
+    out = stylize_image(onnx_model, image)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert np.abs(out - stylize_image(torch_model, image)).max() <= 1e-3
+    as_uint8 = stylize_image(onnx_model, (image * 255).astype(np.uint8))
+    assert as_uint8.shape == image.shape and as_uint8.dtype == np.uint8
+
+
+def test_images_smaller_than_16_px_are_padded_not_refused():
+    out = stylize_image(OnnxStylizer(tiny_models().onnx), photo(7, 12))
+    assert out.shape == (7, 12, 3)
+
+
+def test_strength_zero_returns_the_input():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = photo(40, 30)
+    assert np.array_equal(stylize_image(model, image, StylizeOptions(strength=0.0)), image)
+    pixels = (image * 255).astype(np.uint8)
+    assert np.array_equal(stylize_image(model, pixels, StylizeOptions(strength=0.0)), pixels)
+    assert np.array_equal(stylize_image(model, pixels, StylizeOptions(strength=0.0, tile=64)), pixels)
+
+
+def test_strength_is_a_linear_blend():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = photo(40, 30)
+    full = stylize_image(model, image)
+    half = stylize_image(model, image, StylizeOptions(strength=0.5))
+    assert np.abs(half - (full + image) / 2).max() < 1e-5
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 (Cb, Cr) up to scale: B - Y and R - Y."""
+    y = luminance(rgb)
+    return np.stack([rgb[..., 2] - y, rgb[..., 0] - y], axis=-1)
+
+
+def test_preserve_color_keeps_the_chrominance_and_takes_the_luminance():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = photo(48, 64, lo=0.2, hi=0.8)  # mid-range, so few pixels clip
+    plain = stylize_image(model, image)
+    kept = stylize_image(model, image, StylizeOptions(preserve_color=True))
+    inside = np.all((kept > 0) & (kept < 1), axis=-1)
+    assert inside.mean() > 0.9
+    assert np.abs(_chroma(kept) - _chroma(image))[inside].max() < 1e-5
+    assert np.abs(luminance(kept) - luminance(plain))[inside].max() < 1e-5
+    assert np.abs(_chroma(plain) - _chroma(image)).mean() > 0.02  # the net does change colours
+
+
+def test_too_big_for_memory_fails_before_running_and_names_a_tile():
+    class Exploding:
+        bytes_per_pixel = 1000
+
+        def __call__(self, batch):
+            raise AssertionError("must not run")
+
+    with pytest.raises(FastNSTError, match=r"--tile \d+"):
+        stylize_image(Exploding(), np.zeros((1000, 1000, 3), np.uint8), budget=200 * 200 * 1000)
+
+
+def test_tile_makes_a_too_big_image_fit():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = (photo(150, 200) * 255).astype(np.uint8)
+    budget = 100 * 100 * model.bytes_per_pixel
+    with pytest.raises(FastNSTError):
+        stylize_image(model, image, budget=budget)
+    assert stylize_image(model, image, StylizeOptions(tile=96), budget=budget).shape == image.shape
+
+
+def test_stylize_folder_skips_non_images_and_keeps_names(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    write_photo(src / "a.png", 30, 40)
+    write_photo(src / "b.jpg", 32, 20, seed=1)
+    (src / "notes.txt").write_text("not an image")
+    report = stylize_folder(OnnxStylizer(tiny_models().onnx), src, dst)
+    assert sorted(p.name for p in report.written) == ["a.png", "b.jpg"]
+    assert [p.name for p, _ in report.skipped] == ["notes.txt"]
+    assert Image.open(dst / "b.jpg").size == (20, 32)
+    # Existing outputs are kept unless overwrite.
+    again = stylize_folder(OnnxStylizer(tiny_models().onnx), src, dst)
+    assert again.written == [] and len(again.skipped) == 3
+
+
+@pytest.mark.parametrize("options", [dict(strength=1.5), dict(strength=-0.1), dict(tile=32), dict(max_size=8)])
+def test_bad_options_are_refused(options):
+    with pytest.raises(FastNSTError):
+        StylizeOptions(**options)
