@@ -63,13 +63,14 @@ def peak_gflops(device: torch.device, dtype: torch.dtype, sync) -> float:
 
 
 def ort_session(net: torch.nn.Module, tmp: Path, name: str):
+    """Export ``net`` (verified) and open it with the runtime's tuned onnxruntime session."""
     from fastnst.export import export_onnx
-    from fastnst.runtime import create_session
+    from fastnst.runtime import OnnxStylizer
 
     path = tmp / f"{name}.onnx"
     export_onnx(net, path, {"style_name": name, "style_sha256": "", "image_size": 256, "loss": {},
                             "fastnst_version": "bench"})
-    return create_session(path)
+    return OnnxStylizer(path)
 
 
 def main() -> None:
@@ -123,14 +124,14 @@ def main() -> None:
                         f"{t_ref / t:.2f}x")
             xn = x.cpu().numpy()
             for name, sess in sessions.items():
-                t = timeit(lambda: sess.run(None, {"image": xn}), W, R)
+                t = timeit(lambda: sess(xn), W, R)
                 row(f"inference {size}²: {name}", f"{t * 1e3:.0f} ms", f"{t_ref / t:.2f}x vs reference")
         x8 = torch.rand(8, 3, 256, 256, device=dev)
         with torch.no_grad():
             t_ref = timeit(lambda: ref(x8 * 255), W, R, sync)
         row("batch 8 at 256²: reference eager fp32", f"{8 / t_ref:.1f} img/s")
         for name, sess in sessions.items():
-            t = timeit(lambda: sess.run(None, {"image": x8.cpu().numpy()}), W, R)
+            t = timeit(lambda: sess(x8.cpu().numpy()), W, R)
             row(f"batch 8 at 256²: {name}", f"{8 / t:.1f} img/s", f"{t_ref / t:.2f}x")
 
     # ---- training -------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def main() -> None:
     if on_cpu:
         with tempfile.TemporaryDirectory() as tmp:
             sess = ort_session(TransformerNet(width=32).eval(), Path(tmp), "g")
-            t_fast = min(t_fast, timeit(lambda: sess.run(None, {"image": content.cpu().numpy()}), W, R))
+            t_fast = min(t_fast, timeit(lambda: sess(content.cpu().numpy()), W, R))
     row("fast pass vs Gatys 500 iterations at 512²", f"{500 * per_iter / t_fast:.0f}x",
         f"{500 * per_iter:.0f} s vs {t_fast * 1e3:.0f} ms")
 
