@@ -103,7 +103,7 @@ def test_missing_or_empty_data_folder_is_a_clear_error(tmp_path, make):
 def test_train_end_to_end_then_resume(setup, capsys):
     run = setup / "run"
     assert train_main(base_args(setup, "run")) == 0
-    for name in ["config.yaml", "transformer.pt", "checkpoints/last.ckpt", "tensorboard", "csv"]:
+    for name in ["config.yaml", "transformer.pt", "style.onnx", "checkpoints/last.ckpt", "tensorboard", "csv"]:
         assert (run / name).exists(), name
     assert list((run / "samples").glob("*.png")), "validation grids are saved"
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
