@@ -280,7 +280,8 @@ def train_options() -> dict[str, tuple[str, object]]:
     from fastnst.perceptual import LossConfig
 
     options = signature_options(RunConfig)
-    options |= signature_options(LossConfig)
+    train_loss = signature_options(StyleTransferModule)["loss"][1]  # the module's default LossConfig
+    options |= {k: (ann, getattr(train_loss, k)) for k, (ann, _) in signature_options(LossConfig).items()}
     options |= signature_options(StyleTransferModule, skip=("loss", "style_name", "style_sha256", "image_size"))
     options |= signature_options(StyleDataModule, skip=("data_dir", "seed"))
     return options
