@@ -171,7 +171,10 @@ class StyleDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = CropDataset(self.train_files, self.image_size, train=True)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=len(ds) >= self.batch_size,
-                          num_workers=self.num_workers, worker_init_fn=ignore_stop_signals)
+                          num_workers=self.num_workers, worker_init_fn=ignore_stop_signals,
+                          # Workers live across epochs: no respawn cost, and no iterator teardown
+                          # (__del__) at every epoch end for a Ctrl-C to land in and be swallowed.
+                          persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
         ds = CropDataset(self.val_files, self.image_size, train=False)

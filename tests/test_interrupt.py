@@ -23,7 +23,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("interrupt")
     rng = np.random.default_rng(0)
     (root / "data").mkdir()
-    for i in range(6):
+    for i in range(40):  # epochs of ~20 steps: signals land mid-epoch, as in a real run
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / "data" / f"{i}.png")
     Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / "style.png")
     torch.manual_seed(0)
