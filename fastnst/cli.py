@@ -104,7 +104,6 @@ def gatys_parser() -> argparse.ArgumentParser:
 
 
 def gatys_command(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
     from fastnst import gatys
