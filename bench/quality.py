@@ -1,14 +1,19 @@
 """Quality benchmark: fast models against the Gatys reference on held-out photos, same loss.
 
-    python bench/quality.py exported/*.onnx --content ../shared/data/content \
-        --styles ../shared/data/style --vgg-weights ../shared/weights/vgg19-imagenet-conv1_1-conv3_4.pth
+    python bench/quality.py exported/*.onnx --vgg-weights ../shared/weights/vgg19-imagenet-conv1_1-conv3_4.pth
 
-For each model: its loss config comes from the ONNX metadata (``fastnst.loss``), its style image
-is found by name in --styles and checked against ``fastnst.style_sha256``, and the photos are the
-``holdout`` list of ``configs/<style>.yaml`` (never trained on). Each photo is scaled to --size
-(512) on its longer side and scored (content, style, TV, total) as: the photo itself, the fast
-model's output, and Gatys L-BFGS from the photo after 100 and 300 iterations (one run, recorded at
-both points). Seconds per image are wall time on this machine. The table goes into BENCHMARKS.md.
+For each model ``exported/<name>.onnx``: its loss config comes from the ONNX metadata
+(``fastnst.loss``), its style image is found by name (``fastnst.style_name``) in --styles and
+checked against ``fastnst.style_sha256``, and the photos are the ``holdout`` list of
+``configs/<name>.yaml`` (never trained on). Each photo is scaled to --size (512) on its longer side
+(the style image to the training run's style size, ``fastnst.style_size``) and scored (content,
+style, TV, total) as: the photo itself, the fast model's output (onnxruntime fp32, and PyTorch bf16
+where ``<name>.pt`` sits beside the .onnx), and Gatys L-BFGS from the photo
+after each of --gatys-iterations (one run, recorded at each point). Gatys at 512 px costs minutes
+per photo on a CPU, so --gatys-limit runs it on the first N photos only; the table then shows both
+the fast model on every photo and, side by side, fast vs Gatys on the same N photos. Seconds per
+image are wall time on this machine. The table goes into BENCHMARKS.md; --json keeps every
+per-photo number.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ from fastnst.cli import sha256_file  # noqa: E402
 from fastnst.image import load_image, to_tensor  # noqa: E402
 from fastnst.perceptual import LossConfig, PerceptualLoss  # noqa: E402
 from fastnst.runtime import OnnxStylizer  # noqa: E402
+from fastnst.stylize import load_torch_stylizer  # noqa: E402
 from fastnst.vgg import load_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN, MARK_END = "<!-- quality begin -->", "<!-- quality end -->"
-CHECKPOINTS = (100, 300)  # Gatys iterations reported
 
 
 def score(loss: PerceptualLoss, image: torch.Tensor, targets) -> dict[str, float]:
@@ -42,54 +47,118 @@ def score(loss: PerceptualLoss, image: torch.Tensor, targets) -> dict[str, float
         return {k: float(v) for k, v in loss(image, targets).items()}
 
 
-def evaluate(model_path: Path, args) -> list[dict]:
+def find_style(styles: Path, name: str, sha256: str | None, model_path: Path) -> Path:
+    candidates = sorted(p for p in styles.iterdir() if p.stem == name)
+    if not candidates:
+        raise SystemExit(f"{model_path}: style image {name}.* not found in {styles}")
+    if sha256 and sha256_file(candidates[0]) != sha256:
+        raise SystemExit(f"{model_path}: {candidates[0]} is not the style image the model was trained on")
+    return candidates[0]
+
+
+def evaluate(model_path: Path, args) -> dict:
     model = OnnxStylizer(model_path)
     meta = model.meta
-    name = meta.get("style_name") or model_path.stem
-    style_path = args.styles / f"{name}.jpg"
-    candidates = [p for p in args.styles.iterdir() if p.stem == name] if not style_path.exists() else [style_path]
-    if not candidates:
-        raise SystemExit(f"{model_path}: style image {name}.* not found in {args.styles}")
-    style_path = candidates[0]
-    if meta.get("style_sha256") and sha256_file(style_path) != meta["style_sha256"]:
-        raise SystemExit(f"{model_path}: {style_path} is not the style image the model was trained on")
-    loss_cfg = meta.get("loss") or {}
-    cfg = LossConfig(**(json.loads(loss_cfg) if isinstance(loss_cfg, str) else loss_cfg))
-    config_file = REPO / "configs" / f"{name}.yaml"
-    photos = yaml.safe_load(config_file.read_text())["holdout"][: args.limit]
+    name = model_path.stem
+    style_path = find_style(args.styles, meta.get("style_name") or name, meta.get("style_sha256"), model_path)
+    cfg = LossConfig(**(meta.get("loss") or {}))
+    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    photos = config["holdout"][: args.limit]
+    # The style target as in training: the style image at the run's style size (a Gram's texture
+    # scale follows the style image's size), whatever size the photos are scored at.
+    style_size = meta.get("style_size") or config.get("style_size") or config.get("image_size") or args.size
     vgg = load_vgg(cfg.layers, arch=cfg.vgg_arch, weights=args.vgg_weights)
-    loss = PerceptualLoss(vgg, to_tensor(load_image(style_path, args.size, upscale=True)), cfg)
+    loss = PerceptualLoss(vgg, to_tensor(load_image(style_path, style_size, upscale=True)), cfg)
+    checkpoints = sorted(args.gatys_iterations)
+    # The model as shipped (onnxruntime fp32) and, where its PyTorch twin sits beside it, the bf16
+    # variant that stylize.py runs by default on CPUs with native bf16.
+    stylizers = {"fast": model}
+    if model_path.with_suffix(".pt").is_file():
+        stylizers["fast bf16"] = load_torch_stylizer(model_path.with_suffix(".pt"), precision="bf16")
 
     rows = []
-    for photo_name in photos:
+    for i, photo_name in enumerate(photos):
         content = to_tensor(load_image(args.content / photo_name, args.size, upscale=True))
         targets = loss.content_targets(content)
-        row = {"photo": score(loss, content, targets)}
-        t = time.perf_counter()
-        fast = torch.from_numpy(model(content.numpy()))
-        row["fast"] = score(loss, fast, targets) | {"seconds": time.perf_counter() - t}
-        t = time.perf_counter()
+        row = {"name": photo_name, "photo": score(loss, content, targets)}
+        for kind, stylizer in stylizers.items():
+            t = time.perf_counter()
+            fast = torch.from_numpy(stylizer(content.numpy()))
+            row[kind] = score(loss, fast, targets) | {"seconds": time.perf_counter() - t}
+        if i < args.gatys_limit and checkpoints:
+            t = time.perf_counter()
 
-        def record(step, terms, image, t0=t):
-            if step in CHECKPOINTS:
-                row[f"gatys{step}"] = score(loss, image.clamp(0, 1), targets) | {"seconds": time.perf_counter() - t0}
+            def record(step, terms, image, t0=t, row=row):
+                if step in checkpoints:
+                    row[f"gatys{step}"] = score(loss, image.clamp(0, 1), targets) | {"seconds": time.perf_counter() - t0}
 
-        gatys.stylize(content, loss, iterations=max(CHECKPOINTS), callback=record)
+            gatys.stylize(content, loss, iterations=checkpoints[-1], callback=record)
         rows.append(row)
-        print(name, photo_name, {k: round(v["total"], 4) for k, v in row.items()}, flush=True)
-    return [{"style": name, "rows": rows}]
+        print(model_path, photo_name, {k: round(v["total"], 4) for k, v in row.items() if isinstance(v, dict)}, flush=True)
+    width = (meta.get("model") or {}).get("width")
+    return {"style": f"{name} (width {width})", "model": meta.get("model"), "style_size": style_size, "rows": rows}
 
 
-def table(results: list[dict]) -> str:
-    out = ("| style | image | content | style | TV | total | s/image |\n"
-           "|---|---|---|---|---|---|---|\n")
+def mean_terms(rows: list[dict], kind: str) -> dict[str, float]:
+    vals = [r[kind] for r in rows if kind in r]
+    return {k: statistics.mean(v[k] for v in vals) for k in vals[0]}
+
+
+def table(results: list[dict], checkpoints: list[int]) -> str:
+    out = ("| style | photos | image | content | style | TV | total | s/image |\n"
+           "|---|---|---|---|---|---|---|---|\n")
+
+    def line(style, n, kind, m):
+        secs = f"{m['seconds']:.2f}" if "seconds" in m else ""
+        return (f"| {style} | {n} | {kind} | {m['content']:.3f} | {m['style']:.3f} | {m['tv']:.4f} | "
+                f"{m['total']:.3f} | {secs} |\n")
+
     for res in results:
-        for kind in ("photo", "fast", *[f"gatys{c}" for c in CHECKPOINTS]):
-            vals = [r[kind] for r in res["rows"]]
-            mean = {k: statistics.mean(v[k] for v in vals) for k in vals[0]}
-            secs = f"{mean['seconds']:.2f}" if "seconds" in mean else ""
-            out += (f"| {res['style']} | {kind} | {mean['content']:.3f} | {mean['style']:.3f} | {mean['tv']:.4f} | "
-                    f"{mean['total']:.3f} | {secs} |\n")
+        rows = res["rows"]
+        for kind in ("photo", "fast", "fast bf16"):
+            if kind in rows[0]:
+                out += line(res["style"], len(rows), kind, mean_terms(rows, kind))
+        with_gatys = [r for r in rows if any(f"gatys{c}" in r for c in checkpoints)]
+        if with_gatys and len(with_gatys) < len(rows):  # the same photos for fast and Gatys
+            out += line(res["style"], len(with_gatys), "fast", mean_terms(with_gatys, "fast"))
+        for c in checkpoints:
+            if with_gatys:
+                out += line(res["style"], len(with_gatys), f"Gatys {c} it", mean_terms(with_gatys, f"gatys{c}"))
+    return out
+
+
+def verdicts(results: list[dict], checkpoints: list[int]) -> str:
+    """The issue's bar per style: fast total <= Gatys-100 total (same photos), fast style <= photo style / 10."""
+    out = ""
+    for res in results:
+        rows = res["rows"]
+        fast, photo = mean_terms(rows, "fast"), mean_terms(rows, "photo")
+        parts = [f"style loss {fast['style']:.3f} vs photo's {photo['style']:.3f}: "
+                 f"{'meets' if fast['style'] <= photo['style'] / 10 else 'misses'} the 1/10 bar"]
+        g = [r for r in rows if "gatys100" in r]
+        if 100 in checkpoints and g:
+            f100, g100 = mean_terms(g, "fast")["total"], mean_terms(g, "gatys100")["total"]
+            parts.append(f"total {f100:.3f} vs Gatys-100 {g100:.3f} on {len(g)} photo(s): "
+                         f"{'meets' if f100 <= g100 else 'misses'} the bar")
+        out += f"- **{res['style']}** (model {res['model']}): " + "; ".join(parts) + "\n"
+    return out
+
+
+def versus_full_width(results: list[dict]) -> str:
+    """Issue 6's bar for a faster variant: style and content loss within 10% of the width-32 fp32 model's."""
+    out = ""
+    for full in (r for r in results if (r["model"] or {}).get("width") == 32):
+        base = full["style"].split(" (")[0]
+        ref = mean_terms(full["rows"], "fast")
+        for res in (r for r in results if r is not full and r["style"].split(" (")[0] == base):
+            for kind in ("fast", "fast bf16"):
+                if kind not in res["rows"][0]:
+                    continue
+                m = mean_terms(res["rows"], kind)
+                c, st = m["content"] / ref["content"], m["style"] / ref["style"]
+                ok = c <= 1.1 and st <= 1.1
+                out += (f"- **{res['style']} {kind}** vs {full['style']} fp32: content x{c:.3f}, style x{st:.3f}: "
+                        f"{'within' if ok else 'outside'} 10%\n")
     return out
 
 
@@ -101,19 +170,28 @@ def main() -> None:
     p.add_argument("--vgg-weights", default=None)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out photos per style")
+    p.add_argument("--gatys-limit", type=int, default=1 << 30, help="run Gatys on the first N photos only")
+    p.add_argument("--gatys-iterations", type=int, nargs="*", default=[100, 300])
     p.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    p.add_argument("--json", type=Path, default=None, help="also write every per-photo number here")
     args = p.parse_args()
-    results = [r for m in args.models for r in evaluate(m, args)]
-    n = min(len(r["rows"]) for r in results)
-    body = (f"### Quality on held-out photos ({args.size} px, means over {n} photo(s) per style)\n\n"
-            f"Reproduce: `python bench/quality.py {' '.join(sys.argv[1:])}`\n\n" + table(results))
+    torch.manual_seed(0)
+    results = [evaluate(m, args) for m in args.models]
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    checkpoints = sorted(args.gatys_iterations)
+    body = (f"### Quality on held-out photos ({args.size} px longer side)\n\n"
+            f"Reproduce: `python bench/quality.py {' '.join(sys.argv[1:])}`\n\n"
+            f"Means per style; *photos* is how many held-out photos each row averages.\n\n"
+            + table(results, checkpoints) + "\n" + verdicts(results, checkpoints) + versus_full_width(results))
     text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
     if MARK_BEGIN in text:
         text = text[: text.index(MARK_BEGIN)] + MARK_BEGIN + "\n" + body + text[text.index(MARK_END):]
     else:
         text = text.rstrip() + f"\n\n{MARK_BEGIN}\n{body}{MARK_END}\n"
     args.output.write_text(text)
-    print(table(results))
+    print(table(results, checkpoints))
+    print(verdicts(results, checkpoints) + versus_full_width(results))
 
 
 if __name__ == "__main__":

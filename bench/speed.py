@@ -33,6 +33,9 @@ from fastnst.transformer import TransformerNet  # noqa: E402
 from fastnst.vgg import VGGFeatures  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- speed:{} begin -->", "<!-- speed:{} end -->"
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_WIDTH = 16  # the width of the models in exported/ (configs/*.yaml)
+FASTEST = f"ours ONNX Runtime fp32 (width {SHIPPED_WIDTH}, shipped)"  # what stylize uses by default
 
 
 def timeit(fn, warmup: int, repeats: int, sync=lambda: None) -> float:
@@ -79,7 +82,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--output", type=Path, default=Path(__file__).resolve().parents[1] / "BENCHMARKS.md")
+    p.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    p.add_argument("--model", type=Path, default=REPO / "exported" / "mosaic.onnx",
+                   help="shipped model whose loss Gatys must reach (with its style image from --styles)")
+    p.add_argument("--styles", type=Path, default=REPO.parent / "shared" / "data" / "style")
+    p.add_argument("--vgg-weights", default=None, help="else $FASTNST_VGG_WEIGHTS, else download")
+    p.add_argument("--gatys-cap", type=int, default=200, help="most Gatys iterations to run")
     args = p.parse_args()
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -98,82 +106,133 @@ def main() -> None:
     row("machine peak, bf16 matmul", f"{peak16:.0f} GFLOP/s", "measured 2048² matmul")
 
     # ---- inference ------------------------------------------------------------------------
+    # Variants: the reference (pytorch/examples, eager fp32, width 32); ours at full width (eager
+    # and ONNX Runtime); the shipped slim net (width 16) in ONNX Runtime, and in eager PyTorch bf16
+    # channels-last (AVX-512 bf16). Weights are random: speed does not depend on their values.
     ref = ReferenceTransformerNet().to(dev).eval()
-    ours = TransformerNet(width=32).eval()
-    slim = TransformerNet(width=16).eval()
+    full = TransformerNet(width=32).eval().to(dev)
+    slim = TransformerNet(width=SHIPPED_WIDTH).eval().to(dev)
+    slim_bf16 = TransformerNet(width=SHIPPED_WIDTH).eval().to(dev, torch.bfloat16).to(memory_format=torch.channels_last)
     on_cpu = dev.type == "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        sessions = {}
+        variants = {
+            "ours eager fp32 (width 32)": lambda x: full(x),
+            f"ours eager bf16 channels-last (width {SHIPPED_WIDTH})":
+                lambda x: slim_bf16(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)),
+        }
         if on_cpu:
-            sessions = {"ours, ONNX Runtime fp32 (width 32)": ort_session(ours, Path(tmp), "w32"),
-                        "ours, ONNX Runtime fp32 (width 16)": ort_session(slim, Path(tmp), "w16")}
-        ours, slim = ours.to(dev), slim.to(dev)
+            w32, w16 = ort_session(full, Path(tmp), "w32"), ort_session(slim, Path(tmp), "w16")
+            variants["ours ONNX Runtime fp32 (width 32)"] = lambda x: w32(x.numpy())
+            variants[f"ours ONNX Runtime fp32 (width {SHIPPED_WIDTH}, shipped)"] = lambda x: w16(x.numpy())
         for size in sizes:
             x = torch.rand(1, 3, size, size, device=dev)
-            with torch.no_grad():
+            with torch.inference_mode():
                 t_ref = timeit(lambda: ref(x * 255), W, R, sync)
                 gf = flops(lambda: ref(x * 255)) / 1e9
-                row(f"inference {size}²: reference eager fp32", f"{t_ref * 1e3:.0f} ms",
-                    f"{gf:.0f} GFLOP, {gf / t_ref:.0f} GFLOP/s")
-                t = timeit(lambda: ours(x), W, R, sync)
-                row(f"inference {size}²: ours eager fp32 (width 32)", f"{t * 1e3:.0f} ms", f"{t_ref / t:.2f}x")
-                if dev.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        t = timeit(lambda: ours(x), W, R, sync)
-                    row(f"inference {size}²: ours eager bf16 autocast (width 32)", f"{t * 1e3:.0f} ms",
-                        f"{t_ref / t:.2f}x")
-            xn = x.cpu().numpy()
-            for name, sess in sessions.items():
-                t = timeit(lambda: sess(xn), W, R)
-                row(f"inference {size}²: {name}", f"{t * 1e3:.0f} ms", f"{t_ref / t:.2f}x vs reference")
+                row(f"inference {size}²: reference eager fp32 (width 32)", f"{t_ref * 1e3:.0f} ms",
+                    f"{gf:.1f} GFLOP, {gf / t_ref:.0f} GFLOP/s")
+                gflop = {w: flops(lambda: n(x)) / 1e9 for w, n in ((32, full), (SHIPPED_WIDTH, slim))}
+                for name, fn in variants.items():
+                    t = timeit(lambda: fn(x), W, R, sync)
+                    g = gflop[32 if "width 32" in name else SHIPPED_WIDTH]
+                    row(f"inference {size}²: {name}", f"{t * 1e3:.0f} ms",
+                        f"**{t_ref / t:.2f}x** vs reference; {g:.1f} GFLOP, {g / t:.0f} GFLOP/s")
         x8 = torch.rand(8, 3, 256, 256, device=dev)
-        with torch.no_grad():
+        with torch.inference_mode():
             t_ref = timeit(lambda: ref(x8 * 255), W, R, sync)
-        row("batch 8 at 256²: reference eager fp32", f"{8 / t_ref:.1f} img/s")
-        for name, sess in sessions.items():
-            t = timeit(lambda: sess(x8.cpu().numpy()), W, R)
-            row(f"batch 8 at 256²: {name}", f"{8 / t:.1f} img/s", f"{t_ref / t:.2f}x")
+            row("batch 8 at 256²: reference eager fp32", f"{8 / t_ref:.1f} img/s")
+            for name, fn in variants.items():
+                t = timeit(lambda: fn(x8), W, R, sync)
+                row(f"batch 8 at 256²: {name}", f"{8 / t:.1f} img/s", f"{t_ref / t:.2f}x")
 
-    # ---- training -------------------------------------------------------------------------
-    style = torch.rand(1, 3, 256, 256, device=dev)
-    batch = torch.rand(4, 3, 256, 256, device=dev)
-    trainer = ReferenceTrainer(style)
-    trainer.net.to(dev), trainer.vgg.to(dev)
-    trainer.gram_style = [g.to(dev) for g in trainer.gram_style]
-    t_ref = timeit(lambda: trainer.step(batch * 255), 1, max(2, R - 2), sync)
-    gf_ref = flops(lambda: trainer.step(batch * 255)) / 1e9
-    row("training 256² batch 4: reference (fp32, VGG16 to relu4_3)", f"{4 / t_ref:.2f} img/s",
-        f"{gf_ref:.0f} GFLOP/step, {gf_ref / t_ref:.0f} GFLOP/s")
-    t_ours, gf_ours = time_lightning_step(dev, batch, style, W, R)
-    row("training 256² batch 4: ours (Lightning, defaults)", f"{4 / t_ours:.2f} img/s",
-        f"{t_ref / t_ours:.2f}x; {gf_ours:.0f} GFLOP/step, {gf_ours / t_ours:.0f} GFLOP/s")
+        # ---- training ---------------------------------------------------------------------
+        style = torch.rand(1, 3, 256, 256, device=dev)
+        batch = torch.rand(4, 3, 256, 256, device=dev)
+        trainer = ReferenceTrainer(style)
+        trainer.net.to(dev), trainer.vgg.to(dev)
+        trainer.gram_style = [g.to(dev) for g in trainer.gram_style]
+        t_ref = timeit(lambda: trainer.step(batch * 255), 1, max(2, R - 2), sync)
+        gf_ref = flops(lambda: trainer.step(batch * 255)) / 1e9
+        row("training 256² batch 4: reference (fp32, VGG16 to relu4_3, width 32)", f"{4 / t_ref:.2f} img/s",
+            f"{gf_ref:.0f} GFLOP/step, {gf_ref / t_ref:.0f} GFLOP/s")
+        for width in (None, 32):
+            t_ours, gf_ours, w = time_lightning_step(dev, batch, style, W, R, width)
+            what = "defaults" if width is None else "defaults but width 32"
+            row(f"training 256² batch 4: ours (Lightning, {what}: width {w})", f"{4 / t_ours:.2f} img/s",
+                f"**{t_ref / t_ours:.2f}x**; {gf_ours:.0f} GFLOP/step, {gf_ours / t_ours:.0f} GFLOP/s")
 
-    # ---- Gatys ----------------------------------------------------------------------------
-    from fastnst import gatys
-
-    cfg = LossConfig()
-    loss = PerceptualLoss(VGGFeatures(cfg.layers).to(dev), style, cfg).to(dev)
-    content = torch.rand(1, 3, 512, 512, device=dev)
-    n_iter = 5 if args.quick else 20
-    t0 = time.perf_counter()
-    gatys.stylize(content, loss, iterations=n_iter)
-    sync()
-    per_iter = (time.perf_counter() - t0) / n_iter
-    row("Gatys 512², L-BFGS", f"{per_iter:.2f} s/iter", f"{n_iter} iterations timed")
-    with torch.no_grad():
-        t_fast = timeit(lambda: ours(content), W, R, sync)
-    if on_cpu:
-        with tempfile.TemporaryDirectory() as tmp:
-            sess = ort_session(TransformerNet(width=32).eval(), Path(tmp), "g")
-            t_fast = min(t_fast, timeit(lambda: sess(content.cpu().numpy()), W, R))
-    row("fast pass vs Gatys 500 iterations at 512²", f"{500 * per_iter / t_fast:.0f}x",
-        f"{500 * per_iter:.0f} s vs {t_fast * 1e3:.0f} ms")
+        # ---- Gatys ------------------------------------------------------------------------
+        fastest = FASTEST if on_cpu else f"ours eager bf16 channels-last (width {SHIPPED_WIDTH})"
+        x512 = torch.rand(1, 3, 512, 512, device=dev)
+        with torch.inference_mode():
+            t_fast = timeit(lambda: variants[fastest](x512), W, R, sync)
+        gatys_rows(row, dev, args, t_fast, fastest, sync)
 
     write_table(args.output, dev, rows, " ".join(["python", "bench/speed.py", *sys.argv[1:]]))
 
 
-def time_lightning_step(dev, batch, style, warmup, repeats) -> tuple[float, float]:
-    """Median seconds per optimizer step of StyleTransferModule under a real pl.Trainer, defaults."""
+def gatys_rows(row, dev, args, t_fast: float, fastest: str, sync) -> None:
+    """Gatys L-BFGS at 512²: seconds per iteration, and iterations/seconds until it reaches the
+    shipped model's loss on the bundled sample photo (the fast path's quality, so equal quality)."""
+    from fastnst import gatys
+    from fastnst.image import load_image, to_tensor
+    from fastnst.runtime import OnnxStylizer
+    from fastnst.vgg import load_vgg
+
+    content = to_tensor(load_image(REPO / "fastnst" / "assets" / "sample_photo.jpg", 512, upscale=True)).to(dev)
+    model, style_file = None, None
+    if args.model.is_file():
+        model = OnnxStylizer(args.model)
+        style_file = next((p for p in sorted(args.styles.glob("*")) if p.stem == model.meta["style_name"]), None)
+    try:
+        if model is None:
+            raise FileNotFoundError(f"no model {args.model}")
+        if style_file is None:
+            raise FileNotFoundError(f"style image of {args.model} not found in {args.styles}")
+        cfg = LossConfig(**model.meta["loss"])
+        vgg = load_vgg(cfg.layers, arch=cfg.vgg_arch, weights=args.vgg_weights)
+        style = to_tensor(load_image(style_file, model.meta.get("style_size") or 256, upscale=True))
+    except Exception as e:  # no shipped model, style image or VGG weights: time per iteration only
+        print(f"(Gatys equal-loss row skipped: {e})", flush=True)
+        model, cfg, vgg, style = None, LossConfig(), VGGFeatures(LossConfig().layers), torch.rand(1, 3, 256, 256)
+    loss = PerceptualLoss(vgg, style, cfg).to(dev)
+    target = None
+    if model is not None:
+        with torch.no_grad():
+            fast = torch.from_numpy(model(content.cpu().numpy())).to(dev)
+            target = float(loss(fast, loss.content_targets(content))["total"])
+    cap = 5 if args.quick else args.gatys_cap
+    reached: dict[str, float] = {}
+
+    class Reached(Exception):
+        pass
+
+    def callback(step, terms, image):
+        reached["steps"], reached["seconds"] = step, time.perf_counter() - t0
+        if target is not None and terms["total"] <= target:
+            raise Reached
+
+    t0 = time.perf_counter()
+    try:
+        gatys.stylize(content, loss, iterations=cap, callback=callback)
+    except Reached:
+        pass
+    sync()
+    per_iter = reached["seconds"] / reached["steps"]
+    row("Gatys 512², L-BFGS", f"{per_iter:.2f} s/iter", f"{reached['steps']} iterations timed")
+    if target is not None:
+        hit = reached["steps"] < cap
+        row(f"Gatys 512² until it matches {args.model.name}'s loss ({target:.3f}) on the sample photo",
+            f"{'' if hit else '> '}{reached['seconds']:.0f} s",
+            f"{reached['steps']} iterations{'' if hit else ' (cap, not reached)'}; "
+            f"{reached['seconds'] / t_fast:.0f}x the fast pass")
+    row("fast pass vs Gatys 500 iterations at 512²", f"**{500 * per_iter / t_fast:.0f}x**",
+        f"{500 * per_iter:.0f} s vs {t_fast * 1e3:.0f} ms ({fastest})")
+
+
+def time_lightning_step(dev, batch, style, warmup, repeats, width=None) -> tuple[float, float, int]:
+    """Median seconds per optimizer step of StyleTransferModule under a real pl.Trainer, defaults
+    (all but ``width`` when given); also its GFLOP per step and the width used."""
     import pytorch_lightning as pl
 
     from fastnst.cli import RunConfig
@@ -181,7 +240,7 @@ def time_lightning_step(dev, batch, style, warmup, repeats) -> tuple[float, floa
 
     cfg = LossConfig()
     run = RunConfig()
-    model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg)
+    model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg, **({} if width is None else {"width": width}))
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     times: list[float] = []
@@ -208,7 +267,7 @@ def time_lightning_step(dev, batch, style, warmup, repeats) -> tuple[float, floa
             total = model.loss(model.net(x), model.loss.content_targets(x))["total"]
         total.backward()
 
-    return statistics.median(times[warmup:]), flops(one_step) / 1e9
+    return statistics.median(times[warmup:]), flops(one_step) / 1e9, model.net.width
 
 
 def write_table(path: Path, dev: torch.device, rows, command: str) -> None:

@@ -272,6 +272,11 @@ class RunConfig:
     channels_last: bool = True
 
 
+# StyleTransferModule arguments that train_command derives (from the loss options, the style file and
+# the data options) instead of taking them as flags of their own.
+MODULE_SET_BY_RUN = ("loss", "style_name", "style_sha256", "image_size", "style_size")
+
+
 def train_options() -> dict[str, tuple[str, object]]:
     """Every training option, each with the one default defined where it is used."""
     from fastnst.data import StyleDataModule
@@ -281,7 +286,7 @@ def train_options() -> dict[str, tuple[str, object]]:
     options = signature_options(RunConfig)
     train_loss = signature_options(StyleTransferModule)["loss"][1]  # the module's default LossConfig
     options |= {k: (ann, getattr(train_loss, k)) for k, (ann, _) in signature_options(LossConfig).items()}
-    options |= signature_options(StyleTransferModule, skip=("loss", "style_name", "style_sha256", "image_size"))
+    options |= signature_options(StyleTransferModule, skip=MODULE_SET_BY_RUN)
     options |= signature_options(StyleDataModule, skip=("data_dir", "seed"))
     return options
 
@@ -373,8 +378,8 @@ def train_command(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
     model = StyleTransferModule(
         vgg, style, loss=loss_cfg, style_name=style_path.stem, style_sha256=sha256_file(style_path),
-        image_size=cfg["image_size"], **{k: cfg[k] for k in signature_options(
-            StyleTransferModule, skip=("loss", "style_name", "style_sha256", "image_size"))})
+        image_size=cfg["image_size"], style_size=cfg["style_size"] or cfg["image_size"],
+        **{k: cfg[k] for k in signature_options(StyleTransferModule, skip=MODULE_SET_BY_RUN)})
     if cfg["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
 
@@ -495,7 +500,9 @@ def stylize_parser() -> argparse.ArgumentParser:
                 "a glob that are not readable images are skipped with a warning. Every image's size is checked "
                 "first: one too big to run whole stops the run before any work and names a --tile that fits. "
                 "Inputs are never overwritten; outputs are written atomically.")
-    p.add_argument("model", type=Path, help="exported .onnx, training .ckpt or transformer.pt")
+    p.add_argument("model", type=Path,
+                   help="a shipped style's name (" + ", ".join(shipped_styles()) + "; from exported/), "
+                        "or a model file: exported .onnx, training .ckpt or transformer.pt")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (the images directly in them) or quoted glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -511,23 +518,58 @@ def stylize_parser() -> argparse.ArgumentParser:
                         "memory is then bounded by the tile, not the image; None: run whole")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda: for .ckpt/.pt models (.onnx runs on CPU)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 for .pt/.ckpt models where the hardware has native bf16 (a shipped style then "
+                        "runs its .pt twin: the fastest variant, see BENCHMARKS.md), else fp32. .onnx is fp32 only")
     p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
                    help="memory one forward pass may use; bigger images need --tile "
                         "(None: fastnst.memory.MEMORY_FRACTION of the available memory)")
     return p
 
 
-def load_stylizer(path: Path, device: str):
+# Models trained and exported by this project (issue 5), one <style>.onnx per style. Found next to
+# the package, i.e. in a clone or an editable install.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "exported"
+
+
+def shipped_styles() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.onnx"))
+
+
+def wants_bf16(precision: str, device: str) -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    from fastnst.stylize import native_bf16
+
+    return native_bf16(pick_device(device))
+
+
+def resolve_model(model: Path, precision: str = "auto", device: str = "auto") -> Path:
+    """A model file as given, or a shipped style's name (``mosaic``) -> its fastest shipped variant:
+    exported/mosaic.pt (PyTorch, run in bf16) where bf16 is wanted and native, else exported/mosaic.onnx."""
+    if model.exists() or model.suffix or len(model.parts) > 1:
+        return model
+    onnx, pt = SHIPPED_DIR / f"{model}.onnx", SHIPPED_DIR / f"{model}.pt"
+    if onnx.is_file():
+        return pt if pt.is_file() and wants_bf16(precision, device) else onnx
+    raise FastNSTError(f"{model}: no such model file, and not a shipped style "
+                       f"(shipped: {', '.join(shipped_styles()) or 'none found in ' + str(SHIPPED_DIR)})")
+
+
+def load_stylizer(path: Path, device: str, precision: str = "auto"):
     """An .onnx file -> runtime.OnnxStylizer (torch never imported); anything else -> stylize.TorchStylizer."""
     if path.suffix.lower() == ".onnx":
+        if precision == "bf16":
+            raise FastNSTError(f"{path}: --precision bf16 needs a PyTorch model (.pt or .ckpt); ONNX models run in fp32")
         from fastnst.runtime import OnnxStylizer
 
         return OnnxStylizer(path)
-    from fastnst.stylize import load_torch_stylizer
-
     if not path.is_file():  # before the torch import: a typo should not cost two seconds
         raise FastNSTError(f"{path}: no such model file")
-    return load_torch_stylizer(path, device=pick_device(device))
+    from fastnst.stylize import load_torch_stylizer
+
+    bf16 = wants_bf16(precision, device)
+    return load_torch_stylizer(path, device=pick_device(device), precision="bf16" if bf16 else "fp32")
 
 
 def stylize_command(args: argparse.Namespace) -> int:
@@ -547,13 +589,14 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.max_memory is not None and args.max_memory <= 0:
         raise FastNSTError(f"--max-memory must be positive, got {args.max_memory}")
     budget = default_budget() if args.max_memory is None else int(args.max_memory * 2**30)
+    args.model = resolve_model(args.model, args.precision, args.device)
     inputs = expand_inputs(args.inputs)
     folder = output_is_folder(args.output)
     outputs = plan_outputs(inputs, args.output, folder)
     input_paths = [i.path for i in inputs] + [args.model]
     for out in outputs:
         check_new_output(out, input_paths, args.overwrite)
-    model = load_stylizer(args.model, args.device)
+    model = load_stylizer(args.model, args.device, args.precision)
 
     todo, skipped = [], 0
     for item, out in zip(inputs, outputs):

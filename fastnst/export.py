@@ -65,6 +65,7 @@ def metadata_props(net: TransformerNet, meta: dict) -> dict[str, str]:
         "style_name": str(meta.get("style_name") or ""),
         "style_sha256": str(meta.get("style_sha256") or ""),
         "image_size": str(meta.get("image_size") or ""),
+        "style_size": str(meta.get("style_size") or ""),
         "loss": json.dumps(loss, sort_keys=True, default=str),  # weights and layers, as LossConfig fields
         "model": json.dumps(model_info(net), sort_keys=True),
         "meta": json.dumps(meta, sort_keys=True, default=str),  # everything, for provenance

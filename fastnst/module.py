@@ -15,7 +15,7 @@ import torch
 from fastnst import __version__
 from fastnst.checkpoint import model_info
 from fastnst.perceptual import LossConfig, PerceptualLoss
-from fastnst.transformer import TransformerNet
+from fastnst.transformer import DEFAULT_WIDTH, TransformerNet
 from fastnst.vgg import VGGFeatures
 
 VGG_PREFIX = "loss.vgg."
@@ -37,12 +37,13 @@ class StyleTransferModule(pl.LightningModule):
         # trained from scratch settles on the style's texture and drops the photo (mosaic, 900
         # steps); at 1 the photo shows through after 300 steps.
         loss: LossConfig = LossConfig(style_weight=1.0),
-        width: int = 32,
+        width: int = DEFAULT_WIDTH,
         n_residual: int = 5,
         lr: float = 1e-3,
         style_name: str = "",
         style_sha256: str = "",
         image_size: int = 256,
+        style_size: int | None = None,
         log_images: int = 4,
     ):
         super().__init__()
@@ -56,7 +57,8 @@ class StyleTransferModule(pl.LightningModule):
         """What an exported model says about itself (see checkpoint.py / export.py)."""
         hp = self.hparams
         return {"style_name": hp.style_name, "style_sha256": hp.style_sha256, "image_size": hp.image_size,
-                "loss": dict(hp.loss), "fastnst_version": __version__}
+                "style_size": hp.get("style_size") or hp.image_size, "loss": dict(hp.loss),
+                "fastnst_version": __version__}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -6,7 +6,8 @@ The ONNX contract (written by export.py, checked here when a model is opened):
 - one input ``image``: float32 [N, 3, H, W], RGB in [0, 1], N, H and W dynamic, H, W >= 16;
 - one output ``stylized``: float32, the input's shape, RGB in [0, 1];
 - metadata_props ``fastnst.format`` = FORMAT, plus ``fastnst.style_name``, ``fastnst.style_sha256``,
-  ``fastnst.image_size``, ``fastnst.loss`` (JSON), ``fastnst.model`` (JSON), ``fastnst.version``.
+  ``fastnst.image_size`` (training crop, px), ``fastnst.style_size`` (the style image's longer side in
+  training, px), ``fastnst.loss`` (JSON), ``fastnst.model`` (JSON), ``fastnst.version``.
 
 Typical use::
 
@@ -40,7 +41,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "stylized"
 MIN_SIZE = 16  # px: the smallest H, W the exported graph is guaranteed for; smaller inputs are edge-padded
 METADATA_PREFIX = "fastnst."
-DEFAULT_WIDTH = 32  # TransformerNet's default width: the memory estimate's guess when a model does not say
+DEFAULT_WIDTH = 32  # the memory estimate's guess when a model does not say its width: the paper's, the larger
 
 
 class Stylizer(Protocol):
@@ -109,7 +110,8 @@ def session_options(threads: int | None = None):
 
 
 def read_metadata(props: dict[str, str]) -> dict:
-    """ONNX metadata_props -> {"format", "style_name", "style_sha256", "image_size", "loss", "model", "version"}."""
+    """ONNX metadata_props -> {"format", "style_name", "style_sha256", "image_size", "style_size", "loss", "model",
+    "version"}; a missing or unparsable field is None."""
 
     def get(key: str, parse: Callable | None = None):
         value = props.get(METADATA_PREFIX + key)
@@ -121,7 +123,7 @@ def read_metadata(props: dict[str, str]) -> dict:
             return None
 
     return {"format": get("format"), "style_name": get("style_name"), "style_sha256": get("style_sha256"),
-            "image_size": get("image_size", int), "loss": get("loss", json.loads), "model": get("model", json.loads),
+            "image_size": get("image_size", int), "style_size": get("style_size", int), "loss": get("loss", json.loads), "model": get("model", json.loads),
             "version": get("version")}
 
 

@@ -47,9 +47,27 @@ def test_onnx_and_torch_models_give_the_same_image(tmp_path):
     write_photo(src, 50, 70)
     models = tiny_models()
     for kind in ("onnx", "pt"):
-        assert stylize_main([str(getattr(models, kind)), str(src), "-o", str(tmp_path / f"{kind}.png")]) == 0
+        argv = [str(getattr(models, kind)), str(src), "-o", str(tmp_path / f"{kind}.png"), "--precision", "fp32"]
+        assert stylize_main(argv) == 0
     a, b = (np.asarray(Image.open(tmp_path / f"{k}.png"), dtype=np.int16) for k in ("onnx", "pt"))
     assert np.abs(a - b).max() <= 1
+
+
+def test_bf16_is_close_to_fp32(tmp_path):
+    src = tmp_path / "in.png"
+    write_photo(src, 50, 70)
+    for precision in ("fp32", "bf16"):
+        argv = [str(tiny_models().pt), str(src), "-o", str(tmp_path / f"{precision}.png"), "--precision", precision]
+        assert stylize_main(argv) == 0
+    a, b = (np.asarray(Image.open(tmp_path / f"{k}.png"), dtype=np.int16) for k in ("fp32", "bf16"))
+    assert 0 < np.abs(a - b).mean() < 3  # a different computation, visually the same image
+
+
+def test_bf16_with_an_onnx_model_is_a_clear_error(tmp_path, capsys):
+    write_photo(tmp_path / "in.png", 20, 20)
+    argv = [str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"), "--precision", "bf16"]
+    assert stylize_main(argv) == 2
+    assert "needs a PyTorch model" in _one_line_error(capsys.readouterr().err)
 
 
 def test_non_images_in_a_folder_are_skipped_with_a_warning_and_counted(tmp_path, capsys):

@@ -55,6 +55,7 @@ def test_metadata_props_carry_style_training_size_loss_and_version():
     assert props["fastnst.style_name"] == META["style_name"]
     assert props["fastnst.style_sha256"] == META["style_sha256"]
     assert int(props["fastnst.image_size"]) == META["image_size"]
+    assert int(props["fastnst.style_size"]) == META["style_size"]
     assert json.loads(props["fastnst.loss"]) == META["loss"]  # weights and layers
     assert props["fastnst.version"] == fastnst.__version__
     assert json.loads(props["fastnst.model"]) == {"width": 8, "n_residual": 5}

@@ -53,7 +53,7 @@ def test_session_uses_all_graph_optimizations_and_physical_cores():
 def test_model_metadata_is_read():
     model = OnnxStylizer(tiny_models().onnx)
     assert model.meta["style_name"] == "tiny-test-style"
-    assert model.meta["image_size"] == 256
+    assert model.meta["image_size"] == 256 and model.meta["style_size"] == 384
     assert model.meta["loss"]["style_weight"] == 10.0
     assert model.meta["model"] == {"width": 8, "n_residual": 5}
 

@@ -26,6 +26,7 @@ META = {
     "style_name": "tiny-test-style",
     "style_sha256": "0123456789abcdef" * 4,
     "image_size": 256,
+    "style_size": 384,
     "loss": {"content_layers": ["relu2_2"], "style_layers": ["relu1_1", "relu2_1"], "content_weight": 1.0,
              "style_weight": 10.0, "tv_weight": 1.0, "vgg_arch": "vgg19"},
     "fastnst_version": "0.1.0",

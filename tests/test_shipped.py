@@ -1,0 +1,115 @@
+"""The models in exported/ and their configs: the contract, the provenance, and that they stylize."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from tiny_models import tiny_models, write_photo
+
+from fastnst import cli
+from fastnst.cli import read_yaml, resolve_options, stylize_main, train_options
+from fastnst.image import load_image
+from fastnst.runtime import FORMAT, OnnxStylizer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+SHIPPED = sorted((REPO / "exported").glob("*.onnx"))
+STYLES = ["mosaic", "starry_night", "the_scream", "udnie", "wave"]  # issue 5
+
+
+def test_each_issue_style_has_a_config_and_a_shipped_model():
+    assert {p.stem for p in CONFIGS} >= set(STYLES)
+    assert {p.stem for p in SHIPPED} == set(STYLES)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_is_a_valid_training_config_with_the_shared_holdout(config):
+    cfg = resolve_options(train_options(), read_yaml(config), source_names=[str(config)])
+    holdout = cfg["holdout"]
+    assert len(holdout) == 25 and len(set(holdout)) == 25
+    # One evaluation set for every style, so the quality table compares like with like.
+    assert list(holdout) == list(resolve_options(train_options(), read_yaml(CONFIGS[0]))["holdout"])
+    if (SHARED / "data").is_dir():
+        assert Path(REPO, cfg["style"]).resolve().is_file(), cfg["style"]
+        assert all((SHARED / "data" / "content" / name).is_file() for name in holdout)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_model_keeps_the_contract_and_names_its_training(path):
+    model = OnnxStylizer(path)  # checks names, ranks and format
+    meta = model.meta
+    assert meta["format"] == FORMAT
+    config = yaml.safe_load((REPO / "configs" / f"{path.stem}.yaml").read_text())
+    assert meta["style_name"] == Path(config["style"]).stem
+    assert meta["model"] == {"width": config.get("width", 32), "n_residual": config.get("n_residual", 5)}
+    assert meta["image_size"] == config["image_size"] and meta["style_size"] == config["style_size"]
+    assert meta["loss"]["style_weight"] == config["style_weight"]
+    assert path.stat().st_size < 8 * 2**20  # "a few MB each"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_model_restyles_a_photo_it_never_saw(path):
+    photo = REPO / "fastnst" / "assets" / "sample_photo.jpg"
+    x = np.ascontiguousarray(load_image(photo, 128).transpose(2, 0, 1)[None])  # [1, 3, H, W] in [0, 1]
+    y = OnnxStylizer(path)(x)
+    assert y.shape == x.shape and 0.0 <= y.min() and y.max() <= 1.0
+    # Stylized, not copied: the pixels move a lot, and the output is not flat.
+    assert np.abs(y - x).mean() > 0.05
+    assert y.std() > 0.05
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_pytorch_twin_is_the_same_model(path):
+    """exported/<style>.pt (stylize's bf16 variant) holds the weights of <style>.onnx."""
+    from fastnst.stylize import load_torch_stylizer
+
+    x = np.random.default_rng(0).random((1, 3, 64, 80), dtype=np.float32)
+    onnx_out = OnnxStylizer(path)(x)
+    fp32 = load_torch_stylizer(path.with_suffix(".pt"), precision="fp32")(x)
+    bf16 = load_torch_stylizer(path.with_suffix(".pt"), precision="bf16")(x)
+    assert np.abs(fp32 - onnx_out).max() < 1e-3
+    assert np.abs(bf16 - onnx_out).mean() < 0.02  # bf16: ~3 significant digits, same picture
+
+
+def test_a_shipped_style_is_found_by_name(tmp_path, monkeypatch, capsys):
+    shipped = tmp_path / "exported"
+    shipped.mkdir()
+    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
+    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
+    write_photo(tmp_path / "in.png", 40, 30)
+    assert stylize_main(["tiny", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 0
+    assert (tmp_path / "out.png").is_file()
+
+
+def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, monkeypatch, capsys):
+    shipped = tmp_path / "exported"
+    shipped.mkdir()
+    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
+    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
+    write_photo(tmp_path / "in.png", 40, 30)
+    assert stylize_main(["monet", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err
+    assert "monet: no such model file, and not a shipped style (shipped: tiny)" in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_shipped_style_runs_its_fastest_variant(tmp_path, monkeypatch):
+    """bf16 wanted (and native, for auto) -> the PyTorch twin; fp32 -> onnxruntime, the faster fp32 path."""
+    shipped = tmp_path / "exported"
+    shipped.mkdir()
+    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
+    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
+    assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.onnx"  # no twin shipped: ONNX
+    shutil.copy(tiny_models().pt, shipped / "tiny.pt")
+    assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.pt"
+    assert cli.resolve_model(Path("tiny"), "fp32") == shipped / "tiny.onnx"
+    monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": False)
+    assert cli.resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.onnx"
+    monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": True)
+    assert cli.resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.pt"
+    assert cli.resolve_model(tiny_models().onnx, "bf16") == tiny_models().onnx  # a file is taken as given
