@@ -87,7 +87,7 @@ def main() -> None:
                    help="shipped model whose loss Gatys must reach (with its style image from --styles)")
     p.add_argument("--styles", type=Path, default=REPO.parent / "shared" / "data" / "style")
     p.add_argument("--vgg-weights", default=None, help="else $FASTNST_VGG_WEIGHTS, else download")
-    p.add_argument("--gatys-cap", type=int, default=200, help="most Gatys iterations to run")
+    p.add_argument("--gatys-cap", type=int, default=100, help="most Gatys iterations to run")
     args = p.parse_args()
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

@@ -76,21 +76,23 @@ def test_shipped_pytorch_twin_is_the_same_model(path):
     assert np.abs(bf16 - onnx_out).mean() < 0.02  # bf16: ~3 significant digits, same picture
 
 
-def test_a_shipped_style_is_found_by_name(tmp_path, monkeypatch, capsys):
-    shipped = tmp_path / "exported"
-    shipped.mkdir()
-    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
-    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
+@pytest.fixture
+def shipped(tmp_path, monkeypatch) -> Path:
+    """An exported/ folder holding one style, ``tiny`` (ONNX only), in place of the real one."""
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    shutil.copy(tiny_models().onnx, folder / "tiny.onnx")
+    monkeypatch.setattr(cli, "SHIPPED_DIR", folder)
+    return folder
+
+
+def test_a_shipped_style_is_found_by_name(tmp_path, shipped):
     write_photo(tmp_path / "in.png", 40, 30)
     assert stylize_main(["tiny", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 0
     assert (tmp_path / "out.png").is_file()
 
 
-def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, monkeypatch, capsys):
-    shipped = tmp_path / "exported"
-    shipped.mkdir()
-    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
-    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
+def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, shipped, capsys):
     write_photo(tmp_path / "in.png", 40, 30)
     assert stylize_main(["monet", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 2
     err = capsys.readouterr().err
@@ -98,12 +100,8 @@ def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, monkeypatch, cap
     assert not (tmp_path / "out.png").exists()
 
 
-def test_a_shipped_style_runs_its_fastest_variant(tmp_path, monkeypatch):
+def test_a_shipped_style_runs_its_fastest_variant(shipped, monkeypatch):
     """bf16 wanted (and native, for auto) -> the PyTorch twin; fp32 -> onnxruntime, the faster fp32 path."""
-    shipped = tmp_path / "exported"
-    shipped.mkdir()
-    shutil.copy(tiny_models().onnx, shipped / "tiny.onnx")
-    monkeypatch.setattr(cli, "SHIPPED_DIR", shipped)
     assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.onnx"  # no twin shipped: ONNX
     shutil.copy(tiny_models().pt, shipped / "tiny.pt")
     assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.pt"
