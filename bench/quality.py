@@ -191,7 +191,9 @@ def main() -> None:
     checkpoints = sorted(args.gatys_iterations)
     body = (f"### Quality on held-out photos ({args.size} px longer side)\n\n"
             f"Reproduce: `python bench/quality.py {' '.join(sys.argv[1:])}`\n\n"
-            f"Means per style; *photos* is how many held-out photos each row averages.\n\n"
+            f"Means per style; *photos* is how many held-out photos each row averages. *s/image* is wall "
+            f"time inside this scoring process, between VGG passes (torch's idle threads compete with "
+            f"onnxruntime's): the speed section has the clean timings.\n\n"
             + table(results, checkpoints) + "\n" + verdicts(results, checkpoints) + versus_full_width(results))
     text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
     if MARK_BEGIN in text:
