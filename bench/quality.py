@@ -41,7 +41,7 @@ from fastnst.vgg import load_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN, MARK_END = "<!-- quality begin -->", "<!-- quality end -->"
-GATYS_CACHE: dict[tuple, dict] = {}
+GATYS_CACHE: dict[str, dict] = {}
 
 
 def score(loss: PerceptualLoss, image: torch.Tensor, targets) -> dict[str, float]:
@@ -88,8 +88,9 @@ def evaluate(model_path: Path, args) -> dict:
             fast = torch.from_numpy(stylizer(content.numpy()))
             row[kind] = score(loss, fast, targets) | {"seconds": time.perf_counter() - t}
         # Gatys depends only on the style target, the loss and the photo: two models of one style
-        # (e.g. width 16 and 32) share its runs.
-        key = (str(style_path), style_size, json.dumps(dataclasses.asdict(cfg)), photo_name, args.size)
+        # (e.g. width 16 and 32) share its runs, and --gatys-cache keeps them across runs.
+        key = json.dumps([style_path.name, sha256_file(style_path), style_size, dataclasses.asdict(cfg), photo_name,
+                          args.size, checkpoints])
         if i < args.gatys_limit and checkpoints and key not in GATYS_CACHE:
             t = time.perf_counter()
             found: dict = {}
@@ -100,6 +101,8 @@ def evaluate(model_path: Path, args) -> dict:
 
             gatys.stylize(content, loss, iterations=checkpoints[-1], callback=record)
             GATYS_CACHE[key] = found
+            if args.gatys_cache:  # after every photo: an interrupted run keeps what it computed
+                args.gatys_cache.write_text(json.dumps(GATYS_CACHE, indent=0))
         row |= GATYS_CACHE.get(key, {})
         rows.append(row)
         print(model_path, photo_name, {k: round(v["total"], 4) for k, v in row.items() if isinstance(v, dict)}, flush=True)
@@ -183,7 +186,11 @@ def main() -> None:
     p.add_argument("--gatys-iterations", type=int, nargs="*", default=[100, 300])
     p.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     p.add_argument("--json", type=Path, default=None, help="also write every per-photo number here")
+    p.add_argument("--gatys-cache", type=Path, default=None,
+                   help="JSON file of Gatys results to reuse and extend (keyed by style file, loss, photo, size)")
     args = p.parse_args()
+    if args.gatys_cache and args.gatys_cache.is_file():
+        GATYS_CACHE.update(json.loads(args.gatys_cache.read_text()))
     torch.manual_seed(0)
     results = [evaluate(m, args) for m in args.models]
     if args.json:

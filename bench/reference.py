@@ -109,4 +109,4 @@ class ReferenceTrainer:
         loss = content + self.sw * style
         loss.backward()
         self.opt.step()
-        return float(loss)
+        return float(loss.detach())
