@@ -407,7 +407,11 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir}", file=sys.stderr)
 
     # SIGTERM (e.g. `kill`, a scheduler) takes the same path as Ctrl-C: checkpoint, then exit.
+    # SIGINT explicitly too: a process started from a background job of a non-interactive shell
+    # (`cmd &` in a script, nohup) inherits SIGINT *ignored*, and Python then installs no handler,
+    # so `kill -INT` would silently do nothing (found when the suite ran from such a job).
     signal_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    int_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         trainer.fit(model, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
     except SystemExit:
@@ -418,6 +422,7 @@ def train_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, signal_handler)
+        signal.signal(signal.SIGINT, int_handler)
 
     # The periodic checkpoints fire every N steps; make last.ckpt the final state, so a later
     # `--resume RUN --max-steps MORE` continues from where training really stopped.

@@ -50,8 +50,9 @@ class UpsampleConv(nn.Sequential):
 
 
 # Departure from the paper (32): half width, 1/4 of the FLOPs (22 vs 81 GFLOP at 512²). Measured on
-# mosaic, same budget: losses on held-out photos within 10% of width 32 (BENCHMARKS.md), training
-# 1.5x and CPU inference 3.6x faster. Width 32 stays one flag away (--width 32).
+# mosaic with the same training budget, 25 held-out photos at 512 px: content loss x1.04, style
+# x1.01 of width 32's; training 1.75x and onnxruntime inference 2.6x faster (BENCHMARKS.md).
+# Width 32 stays one flag away (--width 32).
 DEFAULT_WIDTH = 16
 
 
