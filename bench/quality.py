@@ -30,6 +30,9 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sections import write_section  # noqa: E402
 
 from fastnst import gatys  # noqa: E402
 from fastnst.cli import sha256_file  # noqa: E402
@@ -72,6 +75,8 @@ def evaluate(model_path: Path, args) -> dict:
     vgg = load_vgg(cfg.layers, arch=cfg.vgg_arch, weights=args.vgg_weights)
     loss = PerceptualLoss(vgg, to_tensor(load_image(style_path, style_size, upscale=True)), cfg)
     checkpoints = sorted(args.gatys_iterations)
+    # What a Gatys run depends on besides the photo (see the cache below).
+    gatys_setup = [style_path.name, sha256_file(style_path), style_size, dataclasses.asdict(cfg), args.size, checkpoints]
     # The model as shipped (onnxruntime fp32) and, where its PyTorch twin sits beside it, the bf16
     # variant that stylize.py runs by default on CPUs with native bf16.
     stylizers = {"fast": model}
@@ -89,8 +94,7 @@ def evaluate(model_path: Path, args) -> dict:
             row[kind] = score(loss, fast, targets) | {"seconds": time.perf_counter() - t}
         # Gatys depends only on the style target, the loss and the photo: two models of one style
         # (e.g. width 16 and 32) share its runs, and --gatys-cache keeps them across runs.
-        key = json.dumps([style_path.name, sha256_file(style_path), style_size, dataclasses.asdict(cfg), photo_name,
-                          args.size, checkpoints])
+        key = json.dumps([*gatys_setup, photo_name])
         if i < args.gatys_limit and checkpoints and key not in GATYS_CACHE:
             t = time.perf_counter()
             found: dict = {}
@@ -202,12 +206,7 @@ def main() -> None:
             f"time inside this scoring process, between VGG passes (torch's idle threads compete with "
             f"onnxruntime's): the speed section has the clean timings.\n\n"
             + table(results, checkpoints) + "\n" + verdicts(results, checkpoints) + versus_full_width(results))
-    text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text:
-        text = text[: text.index(MARK_BEGIN)] + MARK_BEGIN + "\n" + body + text[text.index(MARK_END):]
-    else:
-        text = text.rstrip() + f"\n\n{MARK_BEGIN}\n{body}{MARK_END}\n"
-    args.output.write_text(text)
+    write_section(args.output, MARK_BEGIN, MARK_END, body)
     print(table(results, checkpoints))
     print(verdicts(results, checkpoints) + versus_full_width(results))
 

@@ -27,15 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference import ReferenceTrainer, ReferenceTransformerNet  # noqa: E402
+from sections import write_section  # noqa: E402
 
 from fastnst.perceptual import LossConfig, PerceptualLoss  # noqa: E402
 from fastnst.stylize import TorchStylizer, native_bf16  # noqa: E402
-from fastnst.transformer import TransformerNet  # noqa: E402
+from fastnst.transformer import DEFAULT_WIDTH, TransformerNet  # noqa: E402
 from fastnst.vgg import VGGFeatures  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- speed:{} begin -->", "<!-- speed:{} end -->"
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_WIDTH = 16  # the width of the models in exported/ (configs/*.yaml)
+SHIPPED_WIDTH = DEFAULT_WIDTH  # the models in exported/ use the default width (tests/test_shipped.py)
 ORT_SHIPPED = f"ours ONNX Runtime fp32 (width {SHIPPED_WIDTH}, shipped .onnx)"
 BF16 = f"ours PyTorch bf16 channels-last (width {SHIPPED_WIDTH}, shipped .pt)"
 
@@ -274,13 +275,7 @@ def write_table(path: Path, dev: torch.device, rows, command: str) -> None:
     header = (f"### Speed on {label}\n\nMachine: {os.cpu_count()} CPU threads ({cpu}), torch {torch.__version__}, "
               f"{time.strftime('%Y-%m-%d')}. Reproduce: `{command}`\n\n| measurement | value | note |\n|---|---|---|\n")
     table = header + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows)
-    begin, end = MARK_BEGIN.format(dev.type), MARK_END.format(dev.type)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + begin + "\n" + table + end + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + f"\n\n{begin}\n{table}{end}\n"
-    path.write_text(text)
+    write_section(path, MARK_BEGIN.format(dev.type), MARK_END.format(dev.type), table)
     print(f"wrote {path}")
 
 

@@ -20,6 +20,10 @@ import yaml
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from quality import find_style  # noqa: E402
+from sections import write_section  # noqa: E402
 
 from fastnst.runtime import OnnxStylizer, StylizeOptions, stylize_file  # noqa: E402
 
@@ -58,7 +62,7 @@ def main() -> None:
     for model_path in models:
         model = OnnxStylizer(model_path)
         style = model_path.stem
-        style_file = next(p for p in sorted(args.styles.iterdir()) if p.stem == model.meta["style_name"])
+        style_file = find_style(args.styles, model.meta["style_name"], model.meta["style_sha256"], model_path)
         thumb(style_file, args.out / f"{style}.jpg", args.thumb // 2)
         cells = [f"**{style}**<br>![{style}]({rel}/{style}.jpg)"]
         for i, name in enumerate(photos):
@@ -71,12 +75,7 @@ def main() -> None:
     total = sum(f.stat().st_size for f in args.out.glob("*.jpg"))
     body = (f"Held-out photos ({', '.join(photos)}; never trained on), stylized at {args.size} px by the "
             f"shipped models. Regenerate: `python docs/make_gallery.py {' '.join(sys.argv[1:])}`\n\n" + header + lines)
-    text = args.readme.read_text()
-    if MARK_BEGIN in text:
-        text = text[: text.index(MARK_BEGIN)] + MARK_BEGIN + "\n" + body + text[text.index(MARK_END):]
-    else:
-        text = text.rstrip() + f"\n\n## Gallery\n\n{MARK_BEGIN}\n{body}{MARK_END}\n"
-    args.readme.write_text(text)
+    write_section(args.readme, MARK_BEGIN, MARK_END, body, heading="## Gallery\n\n")
     print(f"wrote {args.readme} and {len(list(args.out.glob('*.jpg')))} images, {total / 1e6:.2f} MB")
 
 

@@ -114,8 +114,8 @@ def session_options(threads: int | None = None):
 
 
 def read_metadata(props: dict[str, str]) -> dict:
-    """ONNX metadata_props -> {"format", "style_name", "style_sha256", "image_size", "style_size", "loss", "model",
-    "version"}; a missing or unparsable field is None."""
+    """ONNX metadata_props -> {"format", "style_name", "style_sha256", "image_size", "style_size",
+    "loss", "model", "version"}; a missing or unparsable field is None."""
 
     def get(key: str, parse: Callable | None = None):
         value = props.get(METADATA_PREFIX + key)
@@ -127,8 +127,8 @@ def read_metadata(props: dict[str, str]) -> dict:
             return None
 
     return {"format": get("format"), "style_name": get("style_name"), "style_sha256": get("style_sha256"),
-            "image_size": get("image_size", int), "style_size": get("style_size", int), "loss": get("loss", json.loads), "model": get("model", json.loads),
-            "version": get("version")}
+            "image_size": get("image_size", int), "style_size": get("style_size", int),
+            "loss": get("loss", json.loads), "model": get("model", json.loads), "version": get("version")}
 
 
 class OnnxStylizer:
