@@ -82,6 +82,40 @@ def test_datamodule_holdout_names_are_never_trained_on(setup):
     assert not {"photo01.jpg", "photo04.png"} & {p.name for p in dm.train_files}
 
 
+
+@pytest.mark.parametrize("crop", ["random", "center"])
+def test_photo_size_crops_at_that_pixel_scale(crop):
+    """A 64 px crop of a 480x320 left-to-right ramp: zoomed out (photo_size 0) it spans most of the
+    ramp; with the shorter side at 320 (..400) px it spans 64/480..64/600 of it, as the photo would
+    at that size."""
+    import random
+
+    from fastnst.data import center_crop, random_crop
+
+    im = Image.fromarray(np.tile(np.linspace(0, 255, 480).astype(np.uint8)[None, :, None], (320, 1, 3)))
+
+    def span(photo_size: int, seed: int) -> int:
+        out = (random_crop(im, 64, random.Random(seed), photo_size) if crop == "random"
+               else center_crop(im, 64, photo_size))
+        assert out.size == (64, 64)
+        red = np.asarray(out)[..., 0].astype(int)
+        return red.max() - red.min()
+
+    # Shorter side s·U(1, 1.25) -> width 1.5·that; a crop spans 63/width of the 0..255 ramp.
+    for seed in range(5):
+        assert 255 * 63 / 120 - 2 <= span(0, seed) <= 255 * 63 / 96 + 2
+        assert 255 * 63 / 600 - 2 <= span(320, seed) <= 255 * 63 / 480 + 2
+
+
+def test_photo_size_reaches_the_loaders_and_rejects_negatives(setup):
+    dm = StyleDataModule(data_dir=str(setup / "data"), image_size=16, batch_size=2, val_size=2, photo_size=64,
+                         num_workers=0)
+    dm.setup("fit")
+    assert dm.train_dataloader().dataset.photo_size == 64 and dm.val_dataloader().dataset.photo_size == 64
+    assert next(iter(dm.val_dataloader())).shape == (2, 3, 16, 16)
+    with pytest.raises(FastNSTError, match="photo_size"):
+        StyleDataModule(data_dir=str(setup / "data"), photo_size=-1)
+
 def test_truncated_file_mid_epoch_is_replaced_not_fatal(tmp_path):
     paths = write_photos(tmp_path, 3)
     paths[0].write_bytes(paths[0].read_bytes()[:60])  # valid header, truncated pixels
