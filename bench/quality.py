@@ -10,7 +10,7 @@ checked against ``fastnst.style_sha256``, and the photos are the ``holdout`` lis
 style, TV, total) as: the photo itself, the fast model's output (onnxruntime fp32, and PyTorch bf16
 where ``<name>.pt`` sits beside the .onnx), and Gatys L-BFGS after each of --gatys-iterations (one
 run per --gatys-init, recorded at each point): from white noise, the start of Gatys et al. and of
-the baseline behind Johnson et al.'s "50-100 iterations", and from the photo, a stronger start. Gatys at 512 px costs minutes
+Johnson's own implementation, and from the photo, gatys.py's default. Gatys at 512 px costs minutes
 per photo on a CPU, so --gatys-limit runs it on the first N photos only; the table then shows both
 the fast model on every photo and, side by side, fast vs Gatys on the same N photos. Seconds per
 image are wall time on this machine. The table goes into BENCHMARKS.md; --json keeps every
@@ -48,9 +48,9 @@ MARK_BEGIN, MARK_END = "<!-- quality begin -->", "<!-- quality end -->"
 GATYS_CACHE: dict[str, dict] = {}
 
 
-# Where each Gatys run starts: white noise, as Gatys et al. 2016 and the baseline of Johnson et al.
-# 2016 (whose "the fast net matches 50-100 L-BFGS iterations" is the bar), or the photo itself,
-# gatys.py's default and a much stronger start (content loss 0 at iteration 0).
+# Where each Gatys run starts: white noise, as in Gatys et al. and Johnson's own implementation
+# (jcjohnson/neural-style; his paper's "the fast net matches 50-100 L-BFGS iterations" is the bar),
+# or the photo itself, gatys.py's default (content loss 0 at iteration 0).
 INIT_LABEL = {"noise": "from noise", "content": "from the photo", "smooth-noise": "from smooth noise"}
 
 

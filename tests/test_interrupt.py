@@ -62,11 +62,13 @@ def wait_for_step(run: Path, proc: subprocess.Popen, at_least: int, timeout: flo
 def test_sigkill_then_resume_continues_from_last_checkpoint(inputs, tmp_path):
     run = tmp_path / "run"
     proc = start(inputs, run, 100000)
-    wait_for_step(run, proc, 10)
+    periodic = wait_for_step(run, proc, 10)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     saved = step_of(run / "checkpoints" / "last.ckpt")  # must load: never half-written
-    assert saved >= 10 and saved % 5 == 0
+    # Lightning writes the periodic file, then last.ckpt: a kill between the two leaves last.ckpt
+    # one interval behind the newest periodic file, which is still the promise (at most 5 steps lost).
+    assert saved >= periodic - 5 and saved >= 5 and saved % 5 == 0
     assert not list(run.rglob("*.tmp")), "no temp files left where checkpoints go"
 
     resumed = start(inputs, run, saved + 3)
