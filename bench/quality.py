@@ -220,15 +220,17 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     checkpoints = sorted(args.gatys_iterations)
+    tbl = table(results, checkpoints, args.gatys_init)
+    verdict = verdicts(results, checkpoints, args.gatys_init) + versus_full_width(results)
     body = (f"### Quality on held-out photos ({args.size} px longer side)\n\n"
             f"Reproduce: `python bench/quality.py {' '.join(sys.argv[1:])}`\n\n"
             f"Means per style; *photos* is how many held-out photos each row averages. *s/image* is wall "
             f"time inside this scoring process, between VGG passes (torch's idle threads compete with "
             f"onnxruntime's): the speed section has the clean timings.\n\n"
-            + table(results, checkpoints, args.gatys_init) + "\n" + verdicts(results, checkpoints, args.gatys_init) + versus_full_width(results))
+            + tbl + "\n" + verdict)
     write_section(args.output, MARK_BEGIN, MARK_END, body)
-    print(table(results, checkpoints, args.gatys_init))
-    print(verdicts(results, checkpoints, args.gatys_init) + versus_full_width(results))
+    print(tbl)
+    print(verdict)
 
 
 if __name__ == "__main__":

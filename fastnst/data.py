@@ -54,6 +54,14 @@ def readable_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return good, bad
 
 
+def scale_shorter_side(im: Image.Image, shorter: float, size: int) -> Image.Image:
+    """Resize so the shorter side is ``shorter`` px (neither side below ``size``, the crop to come)."""
+    w, h = im.size
+    scale = shorter / min(w, h)
+    return im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                     Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
 def random_crop(im: Image.Image, size: int, rng=random, photo_size: int = 0) -> Image.Image:
     """Scale the shorter side to max(size, photo_size)·U(1, 1.25), take a random size x size crop,
     flip half the time.
@@ -62,22 +70,16 @@ def random_crop(im: Image.Image, size: int, rng=random, photo_size: int = 0) -> 
     larger values train at the pixel scale photos will be stylized at (see StyleDataModule).
     ``rng``: the ``random`` module or a ``random.Random`` (for reproducible tests).
     """
-    w, h = im.size
-    scale = max(size, photo_size) * rng.uniform(1.0, 1.25) / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    x, y = rng.randint(0, nw - size), rng.randint(0, nh - size)
+    im = scale_shorter_side(im, max(size, photo_size) * rng.uniform(1.0, 1.25), size)
+    x, y = rng.randint(0, im.width - size), rng.randint(0, im.height - size)
     im = im.crop((x, y, x + size, y + size))
     return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else im
 
 
 def center_crop(im: Image.Image, size: int, photo_size: int = 0) -> Image.Image:
     """Deterministic view for validation: shorter side to max(size, photo_size), centre square."""
-    w, h = im.size
-    scale = max(size, photo_size) / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    x, y = (nw - size) // 2, (nh - size) // 2
+    im = scale_shorter_side(im, max(size, photo_size), size)
+    x, y = (im.width - size) // 2, (im.height - size) // 2
     return im.crop((x, y, x + size, y + size))
 
 

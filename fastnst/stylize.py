@@ -5,8 +5,9 @@ torch-free code in runtime.py, so both model kinds give the same results for the
 
 This path also has the fastest CPU variant we ship: bf16 autocast, channels-last. On a CPU with
 native bf16 (AVX-512 BF16 or AMX) it runs the shipped width-16 net at 512² in ~0.8x the time of
-onnxruntime fp32 (171 vs 213 ms, BENCHMARKS.md; onnxruntime has no bf16 convolutions on CPU). Instance norm and
-the output stay fp32 under autocast; bench/quality.py scores the bf16 outputs against fp32.
+onnxruntime fp32 (171 vs 213 ms, BENCHMARKS.md; onnxruntime has no bf16 convolutions on CPU).
+Instance norm and the output stay fp32 under autocast; bench/quality.py scores the bf16 outputs
+against fp32.
 """
 
 from __future__ import annotations

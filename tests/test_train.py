@@ -82,7 +82,6 @@ def test_datamodule_holdout_names_are_never_trained_on(setup):
     assert not {"photo01.jpg", "photo04.png"} & {p.name for p in dm.train_files}
 
 
-
 @pytest.mark.parametrize("crop", ["random", "center"])
 def test_photo_size_crops_at_that_pixel_scale(crop):
     """A 64 px crop of a 480x320 left-to-right ramp: zoomed out (photo_size 0) it spans most of the
@@ -115,6 +114,7 @@ def test_photo_size_reaches_the_loaders_and_rejects_negatives(setup):
     assert next(iter(dm.val_dataloader())).shape == (2, 3, 16, 16)
     with pytest.raises(FastNSTError, match="photo_size"):
         StyleDataModule(data_dir=str(setup / "data"), photo_size=-1)
+
 
 def test_truncated_file_mid_epoch_is_replaced_not_fatal(tmp_path):
     paths = write_photos(tmp_path, 3)
