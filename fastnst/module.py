@@ -8,17 +8,22 @@ transformer, the style Grams and the optimizer state, never the frozen VGG weigh
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytorch_lightning as pl
 import torch
 
 from fastnst import __version__
 from fastnst.checkpoint import model_info
+from fastnst.errors import FastNSTError
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.transformer import DEFAULT_WIDTH, TransformerNet
 from fastnst.vgg import VGGFeatures
 
 VGG_PREFIX = "loss.vgg."
+# Learning-rate shapes after the warm-up: constant, or a cosine from lr to 0 at max_steps
+# (Loshchilov & Hutter 2017, without restarts).
+LR_DECAYS = ("constant", "cosine")
 
 
 class StyleTransferModule(pl.LightningModule):
@@ -40,6 +45,9 @@ class StyleTransferModule(pl.LightningModule):
         width: int = DEFAULT_WIDTH,
         n_residual: int = 5,
         lr: float = 1e-3,
+        lr_warmup_steps: int = 0,
+        lr_decay: str = "constant",
+        style_ramp_steps: int = 0,
         style_name: str = "",
         style_sha256: str = "",
         image_size: int = 256,
@@ -47,6 +55,11 @@ class StyleTransferModule(pl.LightningModule):
         log_images: int = 4,
     ):
         super().__init__()
+        if lr_decay not in LR_DECAYS:
+            raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
+        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps)):
+            if value < 0:
+                raise FastNSTError(f"{name} must be >= 0, got {value}")
         self.save_hyperparameters(ignore=["vgg", "style_image", "loss"])
         self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
         self.net = TransformerNet(width=width, n_residual=n_residual)
@@ -67,6 +80,13 @@ class StyleTransferModule(pl.LightningModule):
         """batch: [B, 3, S, S] photos in [0, 1] -> (total loss, stylized batch)."""
         stylized = self.net(batch)
         terms = self.loss(stylized, self.loss.content_targets(batch))
+        if stage == "train" and self.hparams.get("style_ramp_steps"):
+            # The style weight grows linearly from 0 over the first steps: the net first learns to
+            # keep the photo, then paints over it (a from-scratch net at full style weight settles
+            # on the painting's texture and drops the photo).
+            ramp = min(1.0, (self.global_step + 1) / self.hparams.style_ramp_steps)
+            terms["style"] = terms["style"] * ramp
+            terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, prog_bar=on_step, on_step=on_step,
                       on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
@@ -87,7 +107,23 @@ class StyleTransferModule(pl.LightningModule):
                     logger.experiment.add_image("val/stylized", self.val_grid, self.global_step)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        hp = self.hparams
+        warmup, decay = hp.get("lr_warmup_steps", 0), hp.get("lr_decay", "constant")
+        if not warmup and decay == "constant":
+            return optimizer
+        total = max(1, self.trainer.max_steps) if self.trainer.max_steps > 0 else None
+
+        def factor(step: int) -> float:  # multiplier of lr at optimizer step `step`
+            if step < warmup:
+                return (step + 1) / warmup
+            if decay == "cosine" and total:
+                t = min(1.0, (step - warmup) / max(1, total - warmup))
+                return 0.5 * (1 + math.cos(math.pi * t))
+            return 1.0
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The frozen VGG is ~80 MB of weights the user already has: keep it out of every checkpoint.

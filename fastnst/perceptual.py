@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+import torch.nn.functional as F
+
 from fastnst.errors import FastNSTError
 from fastnst.losses import content_loss, gram, style_loss, tv_loss
 from fastnst.vgg import VGGFeatures
@@ -23,6 +25,12 @@ class LossConfig:
     Defaults use only layers up to relu3_x, which the shared partial VGG19 file covers; Gatys and
     Johnson use relu4/relu5 too (a departure forced by the weights we have, not a preference).
     Terms are relative errors per layer (see PerceptualLoss), so weights are O(1)..O(100).
+
+    ``style_octaves`` > 1 adds the style terms of the image downsampled by 2, 4, ... against the
+    style image downsampled alike (a Gram pyramid). Departure from Gatys/Johnson, who reach large
+    brush strokes through relu4_x/relu5_x: our VGG file stops at relu3_4, whose receptive field
+    (~40 px) is smaller than a stroke of most paintings at 512 px; at half size the same layers see
+    twice as far, for a quarter of the VGG cost.
     """
 
     content_layers: tuple[str, ...] = ("relu2_2",)
@@ -30,6 +38,7 @@ class LossConfig:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
+    style_octaves: int = 1
     vgg_arch: str = "vgg19"
 
     def __post_init__(self):
@@ -38,6 +47,8 @@ class LossConfig:
         object.__setattr__(self, "style_layers", tuple(self.style_layers))
         if not self.style_layers:
             raise FastNSTError("style_layers must name at least one VGG layer")
+        if self.style_octaves < 1:
+            raise FastNSTError(f"style_octaves must be >= 1 (1: full resolution only), got {self.style_octaves}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) < 0:
                 raise FastNSTError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -45,6 +56,16 @@ class LossConfig:
     @property
     def layers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+
+def octave_suffix(octave: int) -> str:
+    """Buffer-name suffix of a pyramid level: "" at full size (the names of one-octave checkpoints), "_d2", "_d4"..."""
+    return f"_d{2 ** octave}" if octave else ""
+
+
+def downsample(image: torch.Tensor, octave: int) -> torch.Tensor:
+    """[B, 3, H, W] -> [B, 3, H/2^octave, W/2^octave] by area averaging (no aliasing); octave 0 is a no-op."""
+    return image if octave == 0 else F.avg_pool2d(image, 2**octave, ceil_mode=True)
 
 
 class PerceptualLoss(nn.Module):
@@ -69,12 +90,13 @@ class PerceptualLoss(nn.Module):
             raise FastNSTError(f"VGG extractor lacks layers {sorted(missing)}")
         self.vgg = vgg
         self.config = config
-        with torch.no_grad():
-            feats = vgg(style_image, config.style_layers)
-        for name in config.style_layers:
-            g = gram(feats[name])
-            self.register_buffer(f"gram_{name}", g)
-            self.register_buffer(f"gram_scale_{name}", 1.0 / (g.pow(2).mean() + 1e-12))
+        for octave in range(config.style_octaves):
+            with torch.no_grad():
+                feats = vgg(downsample(style_image, octave), config.style_layers)
+            for name in config.style_layers:
+                g = gram(feats[name])
+                self.register_buffer(f"gram_{name}{octave_suffix(octave)}", g)
+                self.register_buffer(f"gram_scale_{name}{octave_suffix(octave)}", 1.0 / (g.pow(2).mean() + 1e-12))
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets)."""
@@ -95,10 +117,15 @@ class PerceptualLoss(nn.Module):
             (content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12) for k in cfg.content_layers),
             zero,
         )
-        style = sum(
-            (style_loss(feats[k], getattr(self, f"gram_{k}")) * getattr(self, f"gram_scale_{k}") for k in cfg.style_layers),
-            zero,
-        )
+        style = zero
+        for octave in range(cfg.style_octaves):
+            f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
+            sfx = octave_suffix(octave)
+            style = style + sum(
+                (style_loss(f[k], getattr(self, f"gram_{k}{sfx}")) * getattr(self, f"gram_scale_{k}{sfx}")
+                 for k in cfg.style_layers),
+                zero,
+            )
         terms = {
             "content": cfg.content_weight * content,
             "style": cfg.style_weight * style,
