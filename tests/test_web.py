@@ -84,15 +84,17 @@ def test_stylized_photo_matches_python_runtime(page, python_model):
     page.screenshot(path=str(ARTIFACTS / "web.png"), full_page=True)
 
 
-def test_other_style_and_max_size_match_python(page):
-    # A shrink exercises web/resize.js, the port of Pillow's LANCZOS that fastnst's reader uses.
-    set_control(page, "max-size", 200)
-    choose_style(page, "wave")
+@pytest.mark.parametrize("style, max_size, shape", [("wave", 200, (133, 200, 3)), ("udnie", 16, (11, 16, 3))])
+def test_other_styles_and_max_size_match_python(page, style, max_size, shape):
+    # A shrink exercises web/resize.js, the port of Pillow's LANCZOS that fastnst's reader uses
+    # (measured bit-exact; 1 allows for Math.sin vs C's sin); 11 px also the edge padding to 16.
+    set_control(page, "max-size", max_size)
+    choose_style(page, style)
     assert upload(page, PHOTO) == "done", page.inner_text("#error")
     original = canvas_pixels(page, "original")
-    assert original.shape == (133, 200, 3)
-    assert max_diff(original, read_image(PHOTO, 200)) <= 1
-    expected = python_result(OnnxStylizer(REPO_ROOT / "exported" / "wave.onnx"), PHOTO, max_size=200)
+    assert original.shape == shape
+    assert max_diff(original, read_image(PHOTO, max_size)) <= 1
+    expected = python_result(OnnxStylizer(REPO_ROOT / "exported" / f"{style}.onnx"), PHOTO, max_size=max_size)
     assert max_diff(canvas_pixels(page, "stylized"), expected) <= TOLERANCE
 
 
