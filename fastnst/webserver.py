@@ -11,7 +11,8 @@ Standard library only: no torch, no onnxruntime. The page needs two things a pla
   ``.wasm`` as ``application/wasm`` (needed for streaming compilation).
 
 URL layout: ``/models/<style>.onnx`` comes from the models folder, everything else from the web
-folder (web/node_modules/onnxruntime-web included, so nothing is loaded from a CDN). The page
+folder (web/node_modules/onnxruntime-web included, so nothing is loaded from a CDN). Both default
+to the checkout's ``web/`` and ``exported/``: the app is served from a clone, not from a wheel. The page
 never uploads anything: photos are decoded and stylized inside the browser.
 """
 
