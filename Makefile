@@ -10,7 +10,7 @@ ifneq ($(SHARED_VGG),)
 export FASTNST_VGG_WEIGHTS ?= $(abspath $(SHARED_VGG))
 endif
 
-.PHONY: demo demo-gatys test test-slow install clean
+.PHONY: demo demo-gatys test test-slow install web clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ demo: $(VENV)/.installed
 demo-gatys: $(VENV)/.installed
 	$(PY) scripts/gatys.py --content fastnst/assets/sample_photo.jpg --style fastnst/assets/sample_style.png \
 		--size 256 --iterations 100 -o out/demo_gatys.jpg --overwrite
+
+# The browser app (web/): onnxruntime-web from npm, at the version web/package-lock.json pins.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+# Serves web/ and exported/ on http://127.0.0.1:8000/ (PORT=... to change). The server is
+# standard-library Python, so this needs no .venv.
+PORT ?= 8000
+web: web/node_modules/.package-lock.json
+	$(PYTHON) scripts/web.py --port $(PORT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

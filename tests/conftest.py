@@ -2,12 +2,14 @@
 
 Tests never need the network or a GPU. ``../shared`` (beside the checkout) and real VGG weights
 ($FASTNST_VGG_WEIGHTS) are optional: tests that need them skip cleanly where they are absent.
+Installed tools (Chromium, web/node_modules) are optional too outside CI: see ``skip_unless_ci``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import torch
@@ -19,6 +21,17 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 # other work (a training run), two OpenMP threads contending for two busy cores were measured
 # 10-50x slower than one. Override with FASTNST_TEST_THREADS.
 torch.set_num_threads(max(1, int(os.environ.get("FASTNST_TEST_THREADS", "1"))))
+
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def skip_unless_ci(reason: str) -> NoReturn:
+    """Skip for a tool missing on a developer's machine; fail under CI=true, whose .ci/run installs
+    it: a skip there would hide a broken install step behind a green run."""
+    if IN_CI:
+        pytest.fail(f"{reason}, and CI=true: .ci/run should have installed it", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

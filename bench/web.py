@@ -1,0 +1,132 @@
+"""Seconds per 512² image: the web app in headless Chromium (onnxruntime-web, WASM) vs Python onnxruntime.
+
+    python bench/web.py                    # writes its section into BENCHMARKS.md
+    python bench/web.py --repeats 3 --no-write
+
+Same model (exported/<--style>.onnx), same 512x512 photo, same machine, one run. The four
+variants are interleaved, one image each per round, so background load hits them alike; each
+number is the median over --repeats rounds after --warmup untimed ones. Per variant two numbers:
+*network* is the forward pass alone (onnxruntime-web's session.run; OnnxStylizer's call), *image*
+is everything from decoded pixels to finished pixels (web: shrink check, tensor, network,
+post-processing, drawing the canvas; Python: fastnst.runtime.stylize_image). In the browser the
+page's own timers are read back (body[data-network-seconds], body[data-seconds]).
+Needs what tests/test_web.py needs: Chromium, playwright, web/node_modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))  # the Chromium/page helpers the browser tests use
+
+from browser import (chromium, find_chromium, missing, open_app, outcomes, served, set_control, upload,  # noqa: E402
+                     wait_for_result)
+from sections import write_section  # noqa: E402
+
+from fastnst.runtime import OnnxStylizer, physical_cores, run_image, stylize_image  # noqa: E402
+
+MARK_BEGIN, MARK_END = "<!-- web begin -->", "<!-- web end -->"
+SIZE = 512
+
+
+def photo_512(path: Path) -> np.ndarray:
+    """The bundled photo, stretched to 512x512 (content does not change the cost), saved as PNG."""
+    image = Image.open(REPO / "fastnst" / "assets" / "sample_photo.jpg").convert("RGB")
+    image = image.resize((SIZE, SIZE), Image.Resampling.BICUBIC)
+    image.save(path)
+    return np.asarray(image)
+
+
+def browser_round(page) -> tuple[float, float]:
+    """Stylize the loaded photo once more (a max-size change reruns it); (network s, image s)."""
+    before = outcomes(page)
+    set_control(page, "max-size", 1024)
+    if wait_for_result(page, before) != "done":
+        raise SystemExit(f"the page failed: {page.inner_text('#error')}")
+    return tuple(float(page.evaluate(f"document.body.dataset.{key}")) for key in ("networkSeconds", "seconds"))
+
+
+def python_round(model, photo: np.ndarray) -> tuple[float, float]:
+    t = time.perf_counter()
+    run_image(model, photo.astype(np.float32) / 255.0)
+    network = time.perf_counter() - t
+    t = time.perf_counter()
+    stylize_image(model, photo)
+    return network, time.perf_counter() - t
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--style", default="mosaic")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="WASM and onnxruntime thread counts")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = p.parse_args()
+    reason = missing()
+    if reason:
+        raise SystemExit(reason)
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp, served() as url, chromium() as browser:
+        path = Path(tmp) / "photo_512.png"
+        photo = photo_512(path)
+        variants = {}
+        for threads in args.threads:
+            page = open_app(browser, f"{url}?threads={threads}")
+            page.click(f"#styles button[data-style='{args.style}']")
+            if upload(page, path) != "done":
+                raise SystemExit(f"the page failed: {page.inner_text('#error')}")
+            if threads > 1 and not page.evaluate("crossOriginIsolated"):
+                raise SystemExit("the page is not cross-origin isolated: WASM cannot use threads")
+            variants[f"Chromium, onnxruntime-web WASM, {threads} thread(s)"] = lambda page=page: browser_round(page)
+            model = OnnxStylizer(REPO / "exported" / f"{args.style}.onnx", threads=threads)
+            variants[f"Python onnxruntime, {threads} thread(s)"] = lambda model=model: python_round(model, photo)
+        times = {name: [] for name in variants}
+        for i in range(args.warmup + args.repeats):
+            for name, run in variants.items():
+                result = run()
+                if i >= args.warmup:
+                    times[name].append(result)
+            print(f"round {i + 1}/{args.warmup + args.repeats}", file=sys.stderr)
+        browser_version = browser.version
+
+    ort_web = json.loads((REPO / "web" / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
+    rows = []
+    for name, samples in times.items():
+        network = statistics.median(s[0] for s in samples)
+        image = statistics.median(s[1] for s in samples)
+        rows.append(f"| {name} | {network:.3f} | {image:.3f} |")
+    python_default = physical_cores()
+    body = (f"Machine: {platform.machine()}, {python_default} physical core(s) as fastnst counts them; "
+            f"{datetime.date.today()}. Chromium {browser_version} headless (`{find_chromium()}`, "
+            f"--disable-gpu: WASM only), onnxruntime-web {ort_web}; Python onnxruntime {onnxruntime.__version__}. "
+            f"Model `exported/{args.style}.onnx` on a {SIZE}x{SIZE} photo; median of {args.repeats} interleaved "
+            f"rounds after {args.warmup} warm-up; 1-minute load average {load_before:.1f} before and "
+            f"{os.getloadavg()[0]:.1f} after on {os.cpu_count()} CPUs (other work shared the machine). "
+            "Reproduce: `python bench/web.py`\n\n"
+            "| runtime | network s/image | whole image s |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    print(body)
+    if not args.no_write:
+        write_section(REPO / "BENCHMARKS.md", MARK_BEGIN, MARK_END, body,
+                      heading="### Browser (onnxruntime-web) vs Python onnxruntime, 512²\n\n")
+
+
+if __name__ == "__main__":
+    main()
