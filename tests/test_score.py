@@ -1,0 +1,58 @@
+"""bench/score.py, the fixed scorer: its three numbers on cases with a known answer."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fastnst.vgg import VGGFeatures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import score  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(root / f"p{i}.png")
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "style.png")
+    torch.manual_seed(0)
+    vgg = VGGFeatures(score.STYLE_LAYERS + (score.CONTENT_LAYER, score.STRUCTURE_LAYER))
+    # Without biases a random VGG's features depend on the image alone (biases alone would make
+    # every location's relu3_4 vector point the same way, whatever the picture).
+    state = {k: torch.zeros_like(v) if k.endswith("bias") else v for k, v in vgg.state_dict().items()}
+    torch.save(state, root / "vgg.pth")
+    (root / "holdout.txt").write_text("# a comment\np0.png\n\np1.png  # trailing comment\n")
+    return root
+
+
+def test_holdout_file_ignores_comments_and_blank_lines(setup):
+    assert score.read_holdout(setup / "holdout.txt") == ["p0.png", "p1.png"]
+
+
+def test_identity_scores_as_the_photo_and_a_flat_image_loses_structure(setup):
+    runners = {"identity": lambda x: x, "gray": lambda x: np.full_like(x, 0.5)}
+    scores, images = score.score_models(runners, setup / "style.png", setup, ["p0.png", "p1.png"],
+                                        str(setup / "vgg.pth"), size=40, keep=1)
+    for name in ("p0.png", "p1.png"):
+        assert scores["identity"][name] == pytest.approx(scores["photo"][name])
+        assert scores["photo"][name]["content"] == 0.0
+        assert scores["photo"][name]["structure"] == pytest.approx(1.0, abs=1e-5)
+        assert scores["gray"][name]["content"] > 0
+        assert scores["gray"][name]["structure"] < 0.9, scores["gray"][name]
+    assert list(images) == ["p0.png"] and len(images["p0.png"]) == 3  # photo, identity, gray
+    sheet = score.contact_sheet(images, ["photo", "identity", "gray"], height=24)
+    assert sheet.height == 16 + 24 + 4 and sheet.width >= 3 * 40
+
+
+def test_style_is_zero_for_the_style_image_itself(setup):
+    style = torch.rand(1, 3, 32, 32)
+    scorer = score.Scorer(style, str(setup / "vgg.pth"))
+    result = scorer(scorer.features(style), style)
+    assert result["style"] == pytest.approx(0.0, abs=1e-9)
+    assert result["content"] == 0.0 and result["structure"] == pytest.approx(1.0, abs=1e-5)
