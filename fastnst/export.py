@@ -165,6 +165,10 @@ def export_onnx(net: TransformerNet, path: str | os.PathLike, meta: dict, *, ops
     check_opset(opset)
     check_finite(net, "export")
     net = copy.deepcopy(net).cpu().eval()  # eval: instance norm as at inference, and the clamp in the graph
+    with torch.inference_mode():  # finite weights can still overflow: find out before the slow trace
+        if not torch.isfinite(net(torch.rand(*EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0)))).all():
+            raise FastNSTError("export: the model's output is not finite (NaN or inf) although its weights are: "
+                               "they are broken (a diverged training run?)")
     model = _to_onnx(net, opset)
     if written_opset(model) != opset:  # the report must only ever name the opset in the file
         raise ExportError(f"asked for opset {opset}, the exporter produced opset {written_opset(model)}")
