@@ -87,12 +87,13 @@ def onnx_model(path: Path):
     return lambda x: session.run(["stylized"], {"image": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def score_models(models: list[Path], style: Path, content_dir: Path, photos: list[str],
+def score_models(runners: dict, style: Path, content_dir: Path, photos: list[str],
                  vgg_weights: str | None = None, size: int = SIZE, keep: int = 0) -> tuple[dict, dict]:
-    """-> ({model: {photo: {style, content, structure}}} incl. "photo" for the unstylized photo,
+    """runners: {label: callable float32 [1, 3, H, W] numpy -> same} (e.g. ``onnx_model(path)``).
+
+    -> ({label: {photo: {style, content, structure}}} incl. "photo" for the unstylized photo,
     {photo: [photo image, output of each model]} for the first ``keep`` photos ([H, W, 3] float)."""
     scorer = Scorer(to_tensor(load_image(style, size, upscale=True)), vgg_weights)
-    runners = {str(m): onnx_model(m) for m in models}
     scores: dict[str, dict] = {"photo": {}} | {k: {} for k in runners}
     images: dict[str, list[np.ndarray]] = {}
     for i, name in enumerate(photos):
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: {m}: no such file")
     torch.set_grad_enabled(False)
     photos = read_holdout(args.holdout)[: args.limit]
-    scores, images = score_models(args.models, args.style, args.content, photos, args.vgg_weights,
+    scores, images = score_models({str(m): onnx_model(m) for m in args.models}, args.style, args.content, photos, args.vgg_weights,
                                   keep=args.sheet_photos if args.sheet else 0)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

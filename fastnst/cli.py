@@ -395,7 +395,10 @@ class RunConfig:
     style_size: int | None = None
     vgg_weights: str | None = None
     max_steps: int = 20000
-    precision: str = "bf16-mixed"
+    # "auto": bf16-mixed where the hardware computes bf16 natively, else 32-true. Emulated bf16 is
+    # no shortcut: on an AVX2-only CPU a training step was measured 15x slower than fp32
+    # (BENCHMARKS.md), while AVX-512 BF16/AMX CPUs and GPUs gain from it.
+    precision: str = "auto"
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
@@ -511,6 +514,19 @@ def describe_last_checkpoint(ckpt: Path, run_dir: Path) -> str:
     return f"the last good checkpoint, {ckpt} (step {step}), is kept: --resume {run_dir} continues from it"
 
 
+def training_precision(precision: str, accelerator: str = "auto") -> str:
+    """Lightning's precision for a run: ``precision`` itself, or for "auto" bf16-mixed where bf16 is
+    native to the device that will train (see stylize.native_bf16), else 32-true."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    from fastnst.stylize import native_bf16
+
+    gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if native_bf16("cuda" if gpu else "cpu") else "32-true"
+
+
 def train_command(args: argparse.Namespace) -> int:
     import datetime
 
@@ -522,7 +538,7 @@ def train_command(args: argparse.Namespace) -> int:
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from fastnst.callbacks import (NonFiniteLoss, SafeCheckpointIO, SaveOnInterrupt, SaveValidationGrid,
-                                   StopOnNonFiniteLoss)
+                                   StopOnNonFiniteLoss, TrainingClock)
     from fastnst.checkpoint import save_transformer
     from fastnst.data import StyleDataModule
     from fastnst.files import atomic_write
@@ -573,6 +589,7 @@ def train_command(args: argparse.Namespace) -> int:
     cfg["run_dir"] = str(run_dir)
 
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    precision = training_precision(cfg["precision"], cfg["accelerator"])
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
     model = StyleTransferModule(
         vgg, style, loss=loss_cfg, style_name=style_path.stem, style_sha256=sha256_file(style_path),
@@ -587,13 +604,14 @@ def train_command(args: argparse.Namespace) -> int:
         every_n_train_steps=cfg["checkpoint_every"], save_top_k=cfg["keep_checkpoints"], monitor="step",
         mode="max", save_last=True)
     callbacks = [StopOnNonFiniteLoss(), periodic, SaveOnInterrupt(ckpt_dir / "last.ckpt"),
-                 SaveValidationGrid(run_dir / "samples"), pl.callbacks.TQDMProgressBar(refresh_rate=1)]
+                 SaveValidationGrid(run_dir / "samples"), TrainingClock(),
+                 pl.callbacks.TQDMProgressBar(refresh_rate=1)]
     # CSV logs get a version_N folder per (re)start, so a resume never erases earlier logs.
     loggers = [pl.loggers.TensorBoardLogger(run_dir, name="", version="tensorboard"),
                pl.loggers.CSVLogger(run_dir, name="csv")]
     try:
         trainer = pl.Trainer(
-            max_steps=cfg["max_steps"], precision=cfg["precision"], accelerator=cfg["accelerator"],
+            max_steps=cfg["max_steps"], precision=precision, accelerator=cfg["accelerator"],
             devices=cfg["devices"], strategy=cfg["strategy"], num_nodes=cfg["num_nodes"],
             val_check_interval=cfg["val_every"],
             check_val_every_n_epoch=None, log_every_n_steps=cfg["log_every"], callbacks=callbacks,

@@ -26,6 +26,22 @@ VGG_PREFIX = "loss.vgg."
 LR_DECAYS = ("constant", "cosine")
 
 
+def lr_factor(step: int, warmup: int, decay: str, total: int | None) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based): linear warm-up over ``warmup``
+    steps, then constant or a cosine to 0 at ``total`` steps (None: no end known, stay constant)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if decay == "cosine" and total:
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * t))
+    return 1.0
+
+
+def style_ramp(step: int, ramp_steps: int) -> float:
+    """Multiplier of the style term at ``step``: grows linearly from 1/ramp_steps to 1 (0 steps: always 1)."""
+    return min(1.0, (step + 1) / ramp_steps) if ramp_steps else 1.0
+
+
 class StyleTransferModule(pl.LightningModule):
     """Train a TransformerNet so that net(photo) minimizes the perceptual loss against one style.
 
@@ -84,8 +100,7 @@ class StyleTransferModule(pl.LightningModule):
             # The style weight grows linearly from 0 over the first steps: the net first learns to
             # keep the photo, then paints over it (a from-scratch net at full style weight settles
             # on the painting's texture and drops the photo).
-            ramp = min(1.0, (self.global_step + 1) / self.hparams.style_ramp_steps)
-            terms["style"] = terms["style"] * ramp
+            terms["style"] = terms["style"] * style_ramp(self.global_step, self.hparams.style_ramp_steps)
             terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, prog_bar=on_step, on_step=on_step,
@@ -112,17 +127,8 @@ class StyleTransferModule(pl.LightningModule):
         warmup, decay = hp.get("lr_warmup_steps", 0), hp.get("lr_decay", "constant")
         if not warmup and decay == "constant":
             return optimizer
-        total = max(1, self.trainer.max_steps) if self.trainer.max_steps > 0 else None
-
-        def factor(step: int) -> float:  # multiplier of lr at optimizer step `step`
-            if step < warmup:
-                return (step + 1) / warmup
-            if decay == "cosine" and total:
-                t = min(1.0, (step - warmup) / max(1, total - warmup))
-                return 0.5 * (1 + math.cos(math.pi * t))
-            return 1.0
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else None
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, decay, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -329,3 +329,42 @@ def test_config_accepts_lists_and_is_hashable():
     assert cfg.style_layers == ("relu1_1", "relu2_2")
     assert cfg.layers == ("relu2_2", "relu1_1")  # unique, content first
     hash(cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gram pyramid (style_octaves)
+
+
+def test_octave_grams_are_the_downsampled_style_images(vgg, images):
+    _, style = images
+    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, style_octaves=3)
+    loss = PerceptualLoss(vgg, style, cfg)
+    buffers = dict(loss.named_buffers())
+    for octave, factor in ((1, 2), (2, 4)):
+        feats = vgg(torch.nn.functional.avg_pool2d(style, factor))
+        for name in SMALL.style_layers:
+            torch.testing.assert_close(buffers[f"gram_{name}_d{factor}"], gram(feats[name]))
+    # Octave 0 keeps the one-octave names, so older checkpoints still load into a one-octave loss.
+    single = PerceptualLoss(vgg, style, SMALL)
+    torch.testing.assert_close(buffers["gram_relu1_1"], dict(single.named_buffers())["gram_relu1_1"])
+
+
+def test_octaves_add_the_downsampled_style_terms(vgg, images):
+    content, style = images
+    image = torch.rand(1, 3, 24, 24)
+    one = PerceptualLoss(vgg, style, SMALL)
+    two = PerceptualLoss(vgg, style, LossConfig(content_layers=SMALL.content_layers,
+                                                style_layers=SMALL.style_layers, style_octaves=2))
+    half = PerceptualLoss(vgg, torch.nn.functional.avg_pool2d(style, 2), SMALL)
+    t1, t2 = one(image, one.content_targets(content)), two(image, two.content_targets(content))
+    down = torch.nn.functional.avg_pool2d
+    t_half = half(down(image, 2), half.content_targets(down(content, 2)))
+    assert t2["style"].item() == pytest.approx(t1["style"].item() + t_half["style"].item(), rel=1e-5)
+    assert t2["content"].item() == pytest.approx(t1["content"].item(), rel=1e-6)
+    # The style image itself matches its own pyramid at every level.
+    assert two(style, two.content_targets(content))["style"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_octaves_must_be_positive():
+    with pytest.raises(FastNSTError, match="style_octaves"):
+        LossConfig(style_octaves=0)

@@ -15,11 +15,12 @@ from conftest import one_line_error
 from PIL import Image
 
 from fastnst.checkpoint import load_transformer
-from fastnst.cli import train_main
+from fastnst.cli import train_main, training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
-from fastnst.module import StyleTransferModule
+from fastnst.module import StyleTransferModule, lr_factor, style_ramp
 from fastnst.perceptual import LossConfig
+from fastnst.stylize import native_bf16
 from fastnst.vgg import VGGFeatures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,6 +158,8 @@ def test_train_end_to_end_then_resume(setup, capsys, caplog, monkeypatch, tmp_pa
     assert not [k for k in ckpt["state_dict"] if ".vgg." in k], "checkpoints never hold the frozen VGG"
     assert any(k.startswith("loss.gram_") for k in ckpt["state_dict"]), "style Grams are buffers"
     assert ckpt["optimizer_states"], "optimizer state is kept for resuming"
+    first_seconds = ckpt["callbacks"]["TrainingClock"]["seconds"]
+    assert first_seconds > 0, "the training wall time is saved"
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["width"] == 4 and cfg["image_size"] == 16 and cfg["style_layers"] == list(LossConfig().style_layers)
 
@@ -168,6 +171,7 @@ def test_train_end_to_end_then_resume(setup, capsys, caplog, monkeypatch, tmp_pa
     assert train_main(["--resume", str(run), "--max-steps", "6"]) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6
+    assert ckpt["callbacks"]["TrainingClock"]["seconds"] > first_seconds, "the clock continues across a resume"
     net2, _ = load_transformer(run / "checkpoints" / "last.ckpt")
     assert net2.width == 4
     # Lightning logs this on each checkpoint save that does not say what to save: every run did.
@@ -177,14 +181,14 @@ def test_train_end_to_end_then_resume(setup, capsys, caplog, monkeypatch, tmp_pa
 def test_config_file_flags_override_and_bad_keys_are_errors(setup, tmp_path, capsys):
     good = tmp_path / "good.yaml"
     good.write_text("width: 4\nmax_steps: 2\nimage_size: 24\n")
-    # Default precision (bf16-mixed) here: it must work on CPU.
+    # Default precision ("auto": bf16-mixed or 32-true by the CPU) here: it must work on any CPU.
     args = base_args(setup, "cfgrun", **{"max-steps": 1, "width": None, "precision": None}) + ["--config", str(good)]
     assert train_main(args) == 0
     cfg = yaml.safe_load((setup / "cfgrun" / "config.yaml").read_text())
     assert cfg["max_steps"] == 1, "a flag overrides the file"
     assert cfg["image_size"] == 16, "a flag overrides the file"
     assert cfg["width"] == 4, "the file overrides the default"
-    assert cfg["precision"] == "bf16-mixed"
+    assert cfg["precision"] == "auto"
 
     for text, message in [("nonsense_key: 3\n", "unknown option 'nonsense_key'"),
                           ("lr: fast\n", "option 'lr': expected float"),
@@ -242,8 +246,9 @@ def test_resume_of_a_bad_checkpoint_is_one_line_and_keeps_the_config(setup, tmp_
 
 
 @pytest.mark.parametrize("option, fragment", [
-    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"), (["--style-weight", "nan"], "finite"),
-    (["--content-weight", "inf"], "finite"), (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-1"], "--max-steps"),
+    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"),
+    (["--style-weight", "nan"], "finite"), (["--content-weight", "inf"], "finite"),
+    (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-1"], "--max-steps"),
     (["--num-workers", "-1"], "--num-workers"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
     (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size")])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(setup, capsys, option, fragment):
@@ -286,6 +291,46 @@ def test_style_layer_deeper_than_weights_is_an_error_before_training(setup, caps
     assert train_main(base_args(setup, "deep") + ["--style-layers", "relu4_1"]) == 2
     assert "conv4_1" in capsys.readouterr().err
     assert not (setup / "deep").exists()
+
+
+def test_lr_factor_warms_up_then_follows_a_cosine_to_zero():
+    assert [lr_factor(s, 4, "constant", 100) for s in (0, 1, 3, 4, 99, 500)] == [0.25, 0.5, 1.0, 1.0, 1.0, 1.0]
+    cosine = [lr_factor(s, 10, "cosine", 110) for s in range(110)]
+    assert cosine[:10] == [pytest.approx((s + 1) / 10) for s in range(10)]
+    assert cosine[10] == 1.0 and cosine[60] == pytest.approx(0.5) and cosine[109] == pytest.approx(0.0, abs=1e-3)
+    assert all(a >= b for a, b in zip(cosine[10:], cosine[11:])), "monotone after the warm-up"
+    assert lr_factor(50, 0, "cosine", None) == 1.0, "no known end: no decay"
+
+
+def test_style_ramp_grows_linearly_to_one():
+    assert [style_ramp(s, 4) for s in (0, 1, 3, 10)] == [0.25, 0.5, 1.0, 1.0]
+    assert style_ramp(0, 0) == 1.0
+
+
+def test_training_precision_picks_bf16_only_where_native():
+    assert training_precision("32-true") == "32-true" and training_precision("bf16-mixed") == "bf16-mixed"
+    expected = "bf16-mixed" if native_bf16("cpu") else "32-true"
+    assert training_precision("auto", "cpu") == expected
+
+
+def test_recipe_options_train_and_reach_the_checkpoint(setup):
+    run = setup / "recipe"
+    args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
+                                         "style-octaves": 2, "image-size": 32, "log-every": 1})
+    assert train_main(args) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # scheduler state too: no pickled objects
+    assert any(k.endswith("_d2") for k in ckpt["state_dict"]), "the half-size style Grams are saved"
+    assert ckpt["lr_schedulers"], "the schedule's position is saved for resuming"
+    assert ckpt["hyper_parameters"]["lr_decay"] == "cosine"
+    header = (run / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert "time/train_seconds" in header, "wall time is logged beside the losses"
+
+
+@pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0")])
+def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
+    assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
+    err = capsys.readouterr().err
+    assert flag[0].lstrip("-").replace("-", "_") in err and "Traceback" not in err
 
 
 def test_ddp_two_cpu_processes(setup, tmp_path):
