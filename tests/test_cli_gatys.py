@@ -229,3 +229,34 @@ def test_a_loss_that_becomes_nan_stops_with_an_error_keeping_the_last_finite_ima
     assert code == 2 and "nan at iteration 3" in line and "wrote the image of iteration 2" in line
     with Image.open(out) as im:
         assert im.size == (24, 18)
+
+
+def test_sigterm_keeps_the_latest_image_like_ctrl_c(capsys, images, tmp_path, random_weights, monkeypatch):
+    import os
+    import signal
+
+    from fastnst.perceptual import PerceptualLoss
+
+    real, calls = PerceptualLoss.forward, []
+
+    def sigterm_on_the_third(self, image, targets):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, image, targets)
+
+    def unhandled(signum, frame):  # what the default action (death) stands for inside pytest
+        raise RuntimeError("SIGTERM was not handled")
+
+    monkeypatch.setattr(PerceptualLoss, "forward", sigterm_on_the_third)
+    content, style = images
+    out = tmp_path / "o.png"
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code, _, err = run(capsys, "--content", content, "--style", style, "-o", out, "--size", "24",
+                           "--iterations", "10", "--optimizer", "adam")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted: wrote the image after 2 iterations to {out}" in err
+    assert out.is_file() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
