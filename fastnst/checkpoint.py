@@ -15,6 +15,7 @@ transformer's weights in "state_dict" under the prefix "net.".
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import warnings
@@ -36,9 +37,18 @@ def model_info(net: TransformerNet) -> dict:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, then rename: a kill never leaves half a file."""
+    """torch.save to a temp file in the same folder, then rename: a kill never leaves half a file.
+
+    Serialized in memory first (checkpoints are megabytes): torch's zip writer calls the file's
+    write() from C++, and a Ctrl-C/SIGTERM handler that runs inside it (a write interrupted by the
+    signal) has its KeyboardInterrupt turned into RuntimeError("unexpected pos ..."), so training
+    crashed instead of saving and exiting (seen in tests/test_interrupt.py). Lightning's own
+    TorchCheckpointIO serializes to memory first too.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_write(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 def save_transformer(net: TransformerNet, path: str | os.PathLike, meta: dict) -> None:

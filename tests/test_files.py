@@ -1,5 +1,6 @@
 """atomic_write: the old file or the new one, never half of one; ordinary permissions."""
 
+import io
 import os
 
 import pytest
@@ -55,3 +56,23 @@ def test_a_255_byte_name_is_written_although_its_temp_name_would_be_longer(tmp_p
         f.write(b"data")
     assert target.read_bytes() == b"data"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_torch_save_lets_an_interrupt_through_as_keyboardinterrupt(tmp_path, monkeypatch):
+    """A Ctrl-C/SIGTERM handler may run inside a file write; inside torch's C++ zip writer its
+    KeyboardInterrupt became RuntimeError('unexpected pos'), and training crashed instead of saving."""
+    import contextlib
+
+    import torch
+
+    from fastnst import checkpoint
+
+    class InterruptedFile(io.BytesIO):  # the signal arrives once the first 100 bytes are written
+        def write(self, data):
+            if self.tell() + len(memoryview(data).cast("B")) > 100:
+                raise KeyboardInterrupt
+            return super().write(data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", lambda path: contextlib.nullcontext(InterruptedFile()))
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_torch_save({"w": torch.zeros(10000)}, tmp_path / "last.ckpt")
