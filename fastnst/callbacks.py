@@ -1,14 +1,41 @@
-"""Lightning callbacks of a training run: checkpoint on interrupt, validation grids as PNG files."""
+"""Lightning plug-ins of a training run: checkpoint on interrupt, stop on a non-finite loss,
+validation grids as PNG files, and checkpoint files written atomically and read safely."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from fastnst.checkpoint import atomic_torch_save, read_checkpoint
+from fastnst.errors import FastNSTError
 from fastnst.image import from_tensor, save_image
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written with files.atomic_write and read with weights_only=True.
+
+    Lightning's own TorchCheckpointIO writes through an fsspec transaction, which stages the file in
+    the system temp dir and moves it into place: a copy, not an atomic rename, when runs/ is on
+    another file system. Its load_checkpoint unpickles whatever a file holds unless told otherwise;
+    a checkpoint given to --resume comes from the user, so it is read like any model file
+    (checkpoint.read_checkpoint).
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        atomic_torch_save(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location: Any | None = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        return read_checkpoint(path, map_location=map_location)  # weights_only=True, whatever is asked
 
 
 class SaveOnInterrupt(pl.Callback):
@@ -19,9 +46,45 @@ class SaveOnInterrupt(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
-            trainer.save_checkpoint(self.path)  # Lightning writes a temp file and moves it into place
+            # weights_only=False: the full state (optimizer, loops), for --resume. Saying so also
+            # keeps Lightning from logging "`weights_only` was not set" on every save.
+            trainer.save_checkpoint(self.path, weights_only=False)  # atomically: SafeCheckpointIO
             if trainer.is_global_zero:
                 print(f"\nsaved {self.path} at step {trainer.global_step}", file=sys.stderr)
+
+
+class NonFiniteLoss(FastNSTError):
+    """Training stopped because the loss or the weights stopped being finite numbers."""
+
+    def __init__(self, step: int, what: str):
+        self.step = step
+        super().__init__(f"training stopped at step {step}: {what} (the run diverged; a lower --lr or smaller loss "
+                         f"weights may help)")
+
+
+class StopOnNonFiniteLoss(pl.Callback):
+    """Raise NonFiniteLoss as soon as a step's loss or the net's weights are NaN or infinite.
+
+    Runs before ModelCheckpoint in on_train_batch_end (Lightning calls checkpoint callbacks last),
+    so the diverged step is never saved: the checkpoints on disk keep the last finite weights.
+    Weights are checked as well as the loss because a finite loss can still give NaN gradients.
+    One device sync per step, for one reduction over the transformer's ~2M weights.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        loss = loss.detach().float()
+        finite = torch.isfinite(loss).all()
+        for p in pl_module.parameters():
+            if p.requires_grad:
+                finite = finite & torch.isfinite(p).all()
+        if not bool(finite):
+            value = float(loss)
+            what = f"the loss became {value}" if not math.isfinite(value) else "the weights became NaN or infinite"
+            raise NonFiniteLoss(trainer.global_step, what)
 
 
 class SaveValidationGrid(pl.Callback):

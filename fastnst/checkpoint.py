@@ -15,7 +15,10 @@ transformer's weights in "state_dict" under the prefix "net.".
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,9 +37,18 @@ def model_info(net: TransformerNet) -> dict:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, then rename: a kill never leaves half a file."""
+    """torch.save to a temp file in the same folder, then rename: a kill never leaves half a file.
+
+    Serialized in memory first (checkpoints are megabytes): torch's zip writer calls the file's
+    write() from C++, and a Ctrl-C/SIGTERM handler that runs inside it (a write interrupted by the
+    signal) has its KeyboardInterrupt turned into RuntimeError("unexpected pos ..."), so training
+    crashed instead of saving and exiting (seen in tests/test_interrupt.py). Lightning's own
+    TorchCheckpointIO serializes to memory first too.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_write(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 def save_transformer(net: TransformerNet, path: str | os.PathLike, meta: dict) -> None:
@@ -46,22 +58,52 @@ def save_transformer(net: TransformerNet, path: str | os.PathLike, meta: dict) -
                        "meta": meta}, path)
 
 
-def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
-    """Read a ``transformer.pt`` or a training ``.ckpt`` -> (TransformerNet in eval mode, meta)."""
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """torch.load a ``transformer.pt`` or ``.ckpt`` without ever unpickling arbitrary objects.
+
+    weights_only=True: the unpickler takes tensors, containers and plain values only, so a file
+    crafted to run code (a pickle ``__reduce__`` payload) fails here instead. Our Lightning
+    checkpoints need no allow-list (torch.serialization.add_safe_globals): their hyperparameters are
+    a plain dict (module.py), the optimizer/scheduler/callback states are tensors and plain values;
+    tests/test_train.py loads a real last.ckpt this way. Errors are one-line FastNSTErrors.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FastNSTError(f"{path}: no such model file")
+        raise FastNSTError(f"{path}: no such model file" if not path.exists() else f"{path}: not a regular file")
     try:
-        # weights_only=False is needed for Lightning checkpoints (they pickle hparams); only load
-        # files you trust, as with any PyTorch checkpoint.
-        obj = torch.load(path, map_location="cpu", weights_only=path.suffix != ".ckpt")
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # Also what a truncated legacy pickle raises; the message covers both without guessing.
+        raise FastNSTError(f"{path}: refused: not a plain PyTorch checkpoint (it holds Python objects other than "
+                           f"tensors and plain values, which could run code when loaded, or it is damaged)") from None
     except Exception as e:
         raise FastNSTError(f"{path}: not a readable PyTorch model file ({type(e).__name__})") from None
     if not isinstance(obj, dict):
         raise FastNSTError(f"{path}: not a fastnst model file")
+    return obj
+
+
+def check_finite(net: torch.nn.Module, what: str | os.PathLike) -> None:
+    """Raise FastNSTError if any weight of ``net`` is NaN or infinite (a diverged training run)."""
+    bad = [name for name, t in net.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise FastNSTError(f"{what}: the model's weights are not finite (NaN or inf in {bad[0]}"
+                           f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}): its training diverged")
+
+
+def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
+    """Read a ``transformer.pt`` or a training ``.ckpt`` -> (TransformerNet in eval mode, meta).
+
+    Refuses (FastNSTError) files that are not plain checkpoints (see read_checkpoint) and models
+    whose weights are not finite.
+    """
+    path = Path(path)
+    obj = read_checkpoint(path)
     if obj.get("format") == FORMAT:
         info, state, meta = obj.get("model"), obj.get("state_dict"), obj.get("meta", {})
-    elif "fastnst" in obj and "state_dict" in obj:
+    elif isinstance(obj.get("fastnst"), dict) and isinstance(obj.get("state_dict"), dict):
         info, meta = obj["fastnst"].get("model"), obj["fastnst"].get("meta", {})
         state = {k.removeprefix("net."): v for k, v in obj["state_dict"].items() if k.startswith("net.")}
     else:
@@ -73,4 +115,5 @@ def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
         net.load_state_dict(state)
     except (TypeError, RuntimeError) as e:
         raise FastNSTError(f"{path}: transformer weights do not match its config ({str(e).splitlines()[0]})") from None
+    check_finite(net, path)
     return net.eval(), meta

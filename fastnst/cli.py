@@ -8,31 +8,54 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastnst.errors import FastNSTError
+from fastnst.files import NAME_MAX
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one ``error: ...`` line like every other user mistake."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
 
 def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser,
              argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run ``main``; turn errors into one line and an exit status."""
-    args = parser.parse_args(argv)
+    """Parse ``argv`` and run ``main``; turn errors into one line and an exit status.
+
+    SIGTERM (``kill``, a scheduler, a closed session) takes Ctrl-C's path: a KeyboardInterrupt,
+    so temporary files are removed and commands report what they finished. SIGINT gets Python's
+    handler explicitly: a process started from a background job of a non-interactive shell
+    (``cmd &`` in a script, nohup) inherits SIGINT *ignored*, and Python then installs none.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a parse error already printed as one line
+        return e.code if isinstance(e.code, int) else EXIT_USER_ERROR
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        handlers = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_keyboard_interrupt),
+                    signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         return main(args) or 0
     except FastNSTError as e:
@@ -40,8 +63,8 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a command may say what it finished: KeyboardInterrupt("interrupted: ...")
+        print(str(e) or "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except MemoryError:
         if args.debug:
@@ -54,6 +77,69 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)".splitlines()[0],
               file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+# argparse types: a bad value is a one-line parse error before anything runs. float("nan") and
+# float("inf") parse, and NaN passes every `x < 0` check, so finiteness is checked explicitly.
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _int_at_least(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def output_path(text: str) -> Path:
+    """-o: a path that names something (Path("") would silently be ".", the working directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the output path is empty")
+    if text == "-":
+        raise argparse.ArgumentTypeError("writing to standard output is not supported; give a file or folder name")
+    too_long = [part for part in Path(text).parts if len(os.fsencode(part)) > NAME_MAX]
+    if too_long:  # stat() itself fails on such a name: say so before anything looks at the path
+        raise argparse.ArgumentTypeError(f"file name too long ({len(os.fsencode(too_long[0]))} bytes; "
+                                         f"file systems take at most {NAME_MAX}): {too_long[0][:40]}...")
+    name = Path(text).name
+    if name.endswith(".") and name not in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with a dot: give an extension for a file (.png, .jpg) "
+                                         f"or end a folder name with /")
+    return Path(text)
 
 
 def pick_device(name: str):
@@ -61,20 +147,39 @@ def pick_device(name: str):
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FastNSTError(f"--device {name}: no CUDA GPU is available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise FastNSTError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise FastNSTError(f"--device {name}: not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FastNSTError(f"--device {name}: no CUDA GPU is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise FastNSTError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise FastNSTError(f"--device {name}: MPS is not available on this machine")
+    return device
 
 
 def check_new_output(path: Path, inputs: Sequence[Path], overwrite: bool) -> None:
-    """Refuse to write over an input, and over an existing file unless ``overwrite``."""
+    """Refuse to write over an input, over a folder, and over an existing file unless ``overwrite``;
+    refuse a file name longer than the file system takes."""
+    from fastnst.files import name_max
+
     resolved = path.resolve()
+    folder = next((p for p in resolved.parents if p.is_dir()), Path("/"))
+    limit = name_max(folder)
+    if len(os.fsencode(path.name)) > limit:  # first: even stat() fails on such a name
+        raise FastNSTError(f"{path}: file name too long ({len(os.fsencode(path.name))} bytes; the file system "
+                           f"takes at most {limit})")
     if any(resolved == Path(p).resolve() for p in inputs):
         raise FastNSTError(f"{path}: output would overwrite an input file")
-    if path.exists() and not overwrite:
-        raise FastNSTError(f"{path}: already exists (pass --overwrite to replace it)")
     if path.is_dir():
         raise FastNSTError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise FastNSTError(f"{path}: already exists (pass --overwrite to replace it)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,15 +192,18 @@ def gatys_parser() -> argparse.ArgumentParser:
     p = base_parser("Gatys et al. neural style transfer: optimize the pixels of one image (slow reference path).")
     p.add_argument("--content", required=True, type=Path, help="content photo")
     p.add_argument("--style", required=True, type=Path, help="style image (painting)")
-    p.add_argument("-o", "--output", type=Path, default=None, help="output image (default: out/<content>_<style>.jpg)")
-    p.add_argument("--size", type=int, default=512, help="longer side of the output, px")
-    p.add_argument("--style-size", type=int, default=None, help="longer side the style image is resized to (default: --size)")
-    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("-o", "--output", type=output_path, default=None,
+                   help="output image (default: out/<content>_<style>.jpg)")
+    p.add_argument("--size", type=positive_int, default=512, help="longer side of the output, px")
+    p.add_argument("--style-size", type=positive_int, default=None,
+                   help="longer side the style image is resized to (default: --size)")
+    p.add_argument("--iterations", type=positive_int, default=300)
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
-    p.add_argument("--lr", type=float, default=None, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--lr", type=positive_float, default=None, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--init", choices=["content", "noise", "smooth-noise"], default="content")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=0, metavar="N", help="also save the image every N iterations")
+    p.add_argument("--save-every", type=nonnegative_int, default=0, metavar="N",
+                   help="also save the image every N iterations (0: only the result)")
     p.add_argument("--vgg-weights", default=None, help="torchvision-layout VGG weights (else $FASTNST_VGG_WEIGHTS, else download)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -115,9 +223,10 @@ def gatys_command(args: argparse.Namespace) -> int:
     output = args.output or Path("out") / f"{args.content.stem}_{args.style.stem}.jpg"
     check_output_path(output)
     check_new_output(output, [args.content, args.style], args.overwrite)
-    for name in ("size", "iterations"):
-        if getattr(args, name) < 1:
-            raise FastNSTError(f"--{name} must be >= 1")
+    snapshots = {step: output.with_name(f"{output.stem}_{step:05d}{output.suffix}")
+                 for step in range(args.save_every or args.iterations, args.iterations, args.save_every or 1)}
+    for path in snapshots.values():
+        check_new_output(path, [args.content, args.style], args.overwrite)
     loss_options = signature_options(LossConfig)
     config = LossConfig(**resolve_options(loss_options, {k: v for k, v in vars(args).items() if k in loss_options}))
     device = pick_device(args.device)
@@ -125,6 +234,13 @@ def gatys_command(args: argparse.Namespace) -> int:
     style = to_tensor(load_image(args.style, args.style_size or args.size, upscale=True)).to(device)
     vgg = load_vgg(config.layers, arch=config.vgg_arch, weights=args.vgg_weights).to(device)
     loss = PerceptualLoss(vgg, style, config)
+
+    def save(image, path: Path) -> None:
+        try:
+            save_image(from_tensor(image), path, replace=args.overwrite)
+        except FileExistsError:
+            raise FastNSTError(f"{path}: appeared while gatys ran (another process?); kept it, and did not "
+                               f"write ours (pass --overwrite to replace it)") from None
 
     bar = tqdm(total=args.iterations, desc="gatys", unit="it", dynamic_ncols=True)
 
@@ -134,21 +250,30 @@ def gatys_command(args: argparse.Namespace) -> int:
         latest.update(step=step, image=image)
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items()})
-        if args.save_every and step % args.save_every == 0 and step < args.iterations:
-            save_image(from_tensor(image), output.with_name(f"{output.stem}_{step:05d}{output.suffix}"))
+        if step in snapshots:
+            save(image, snapshots[step])
 
     try:
         image, history = gatys.stylize(content, loss, iterations=args.iterations, optimizer=args.optimizer,
                                        lr=args.lr, init=args.init, seed=args.seed, callback=on_step)
     except KeyboardInterrupt:
         # Minutes of optimization are the user's work: keep the latest image rather than nothing.
+        bar.close()
         if latest:
-            save_image(from_tensor(latest["image"]), output)
-            print(f"\ninterrupted: wrote the image after {latest['step']} iterations to {output}", file=sys.stderr)
+            save(latest["image"], output)
+            raise KeyboardInterrupt(f"interrupted: wrote the image after {latest['step']} iterations to {output}") \
+                from None
+        raise
+    except gatys.NonFiniteLoss as e:
+        # Keep the last finite image as well, and say so: the error still makes the exit status 2.
+        bar.close()
+        if latest:
+            save(latest["image"], output)
+            raise FastNSTError(f"{e}; wrote the image of iteration {latest['step']} to {output}") from None
         raise
     finally:
         bar.close()
-    save_image(from_tensor(image), output)
+    save(image, output)
     print(f"wrote {output}  (final loss: " + ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items()) + ")")
     return 0
 
@@ -191,13 +316,19 @@ def coerce(name: str, ann: str, value):
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 return int(value)
         if kind == "float" and not isinstance(value, bool):
+            number = None
             if isinstance(value, (int, float)):
-                return float(value)
-            if isinstance(value, str):
+                number = float(value)
+            elif isinstance(value, str):
                 try:
-                    return float(value)
+                    number = float(value)
                 except ValueError:
                     pass
+            if number is not None:
+                # NaN passes every range check (nan < 0 is False) and trains a NaN model: refuse here.
+                if not math.isfinite(number):
+                    raise FastNSTError(f"option {name!r}: expected a finite number, got {value!r}")
+                return number
         if kind.startswith("tuple") and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return tuple(value)
         if kind == "str" and isinstance(value, str):
@@ -236,6 +367,11 @@ def read_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise FastNSTError(f"{path}: config file not found") from None
+    except yaml.MarkedYAMLError as e:  # a syntax error: say where and what, as YAML does
+        mark = e.problem_mark or e.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        cause = "; ".join(str(x) for x in (e.context, e.problem) if x)
+        raise FastNSTError(f"{path}{where}: YAML syntax error: {cause or type(e).__name__}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise FastNSTError(f"{path}: not a readable YAML file ({str(e).splitlines()[0]})") from None
     if data is None:
@@ -327,6 +463,57 @@ def find_resume(path: Path) -> tuple[Path, Path]:
     return run_dir, ckpt
 
 
+# Ranges of training options that nothing downstream checks, or checks too late: Lightning takes
+# max_steps -1 as "no limit" and 0 as "train nothing, then export"; a zero or negative lr trains
+# nothing or uphill; the DataLoader raises a bare ValueError for negative workers. (Options checked
+# where they are used, e.g. image_size in data.py, are not repeated here.)
+TRAIN_MINIMUMS = {"max_steps": 1, "val_every": 1, "checkpoint_every": 1, "log_every": 1, "num_nodes": 1,
+                  "keep_checkpoints": -1, "num_workers": 0, "val_size": 0, "log_images": 0, "width": 1,
+                  "n_residual": 0}
+TRAIN_POSITIVE = ("lr",)
+
+
+def check_train_ranges(cfg: dict) -> None:
+    for name, minimum in TRAIN_MINIMUMS.items():
+        if isinstance(cfg.get(name), int) and cfg[name] < minimum:
+            raise FastNSTError(f"--{name.replace('_', '-')} must be >= {minimum}, got {cfg[name]}")
+    for name in TRAIN_POSITIVE:
+        if name in cfg and not cfg[name] > 0:
+            raise FastNSTError(f"--{name.replace('_', '-')} must be > 0, got {cfg[name]}")
+
+
+def read_resume_checkpoint(ckpt: Path) -> int:
+    """Check a checkpoint given to --resume before anything is written; return its step."""
+    from fastnst.checkpoint import read_checkpoint
+
+    obj = read_checkpoint(ckpt)  # weights_only: refuses files that could run code
+    if not isinstance(obj.get("fastnst"), dict) or not isinstance(obj.get("global_step"), int):
+        raise FastNSTError(f"--resume {ckpt}: not a fastnst training checkpoint")
+    return obj["global_step"]
+
+
+def check_run_dir(run_dir: Path, resuming: Path | None) -> None:
+    """Refuse to train into a folder that holds files, unless it is the run being resumed: a new run
+    would replace the old one's transformer.pt, config and checkpoints, and mix in its own."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FastNSTError(f"--run-dir {run_dir}: exists and is not a folder")
+    if resuming is not None and run_dir.resolve() == resuming.resolve():
+        return
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise FastNSTError(f"--run-dir {run_dir}: not empty (a previous run?); continue that run with "
+                           f"--resume {run_dir}, or give a fresh --run-dir")
+
+
+def describe_last_checkpoint(ckpt: Path, run_dir: Path) -> str:
+    if not ckpt.is_file():
+        return "no checkpoint had been saved yet"
+    try:
+        step = read_resume_checkpoint(ckpt)
+    except FastNSTError:
+        return f"{ckpt} is not readable"
+    return f"the last good checkpoint, {ckpt} (step {step}), is kept: --resume {run_dir} continues from it"
+
+
 def training_precision(precision: str, accelerator: str = "auto") -> str:
     """Lightning's precision for a run: ``precision`` itself, or for "auto" bf16-mixed where bf16 is
     native to the device that will train (see stylize.native_bf16), else 32-true."""
@@ -347,9 +534,14 @@ def train_command(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from fastnst.callbacks import SaveOnInterrupt, SaveValidationGrid, TrainingClock
+    from pytorch_lightning.utilities.exceptions import MisconfigurationException
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    from fastnst.callbacks import (NonFiniteLoss, SafeCheckpointIO, SaveOnInterrupt, SaveValidationGrid,
+                                   StopOnNonFiniteLoss, TrainingClock)
     from fastnst.checkpoint import save_transformer
     from fastnst.data import StyleDataModule
+    from fastnst.files import atomic_write
     from fastnst.image import load_image, to_tensor
     from fastnst.module import StyleTransferModule
     from fastnst.perceptual import LossConfig
@@ -358,9 +550,11 @@ def train_command(args: argparse.Namespace) -> int:
     options = train_options()
     flags = {k: v for k, v in vars(args).items() if k in options}
     layers, names = [], []
-    ckpt_path = None
+    ckpt_path = resume_dir = None
     if args.resume is not None:
         run_dir, ckpt_path = find_resume(args.resume)
+        read_resume_checkpoint(ckpt_path)  # a damaged or foreign file stops here, before the config is rewritten
+        resume_dir = run_dir
         layers.append(read_yaml(run_dir / "config.yaml"))
         names.append(str(run_dir / "config.yaml"))
         flags.setdefault("run_dir", str(run_dir))
@@ -370,6 +564,7 @@ def train_command(args: argparse.Namespace) -> int:
     layers.append(flags)
     names.append("command line")
     cfg = resolve_options(options, *layers, source_names=names)
+    check_train_ranges(cfg)
 
     # Check the inputs before any slow work starts.
     if not cfg["style"]:
@@ -377,6 +572,12 @@ def train_command(args: argparse.Namespace) -> int:
     if not cfg["data"]:
         raise FastNSTError("--data is required (a folder of training photos)")
     style_path = Path(cfg["style"])
+    # One run directory for every DDP rank: rank 0 picks it, the processes it launches inherit it
+    # (and find it holding rank 0's config: only rank 0 checks it).
+    run_dir = Path(cfg["run_dir"] or os.environ.get("FASTNST_RUN_DIR") or
+                   Path("runs") / f"{style_path.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    if rank_zero_only.rank == 0:
+        check_run_dir(run_dir, resume_dir)
     loss_cfg = LossConfig(**{k: cfg[k] for k in signature_options(LossConfig)})
     data = StyleDataModule(data_dir=cfg["data"], seed=cfg["seed"],
                            **{k: cfg[k] for k in signature_options(StyleDataModule, skip=("data_dir", "seed"))})
@@ -384,9 +585,6 @@ def train_command(args: argparse.Namespace) -> int:
     style = to_tensor(load_image(style_path, cfg["style_size"] or cfg["image_size"], upscale=True))
     vgg = load_vgg(loss_cfg.layers, arch=loss_cfg.vgg_arch, weights=cfg["vgg_weights"])
 
-    # One run directory for every DDP rank: rank 0 picks it, the processes it launches inherit it.
-    run_dir = Path(cfg["run_dir"] or os.environ.get("FASTNST_RUN_DIR") or
-                   Path("runs") / f"{style_path.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     os.environ["FASTNST_RUN_DIR"] = str(run_dir)
     cfg["run_dir"] = str(run_dir)
 
@@ -405,45 +603,46 @@ def train_command(args: argparse.Namespace) -> int:
         dirpath=ckpt_dir, filename="step{step:07d}", auto_insert_metric_name=False,
         every_n_train_steps=cfg["checkpoint_every"], save_top_k=cfg["keep_checkpoints"], monitor="step",
         mode="max", save_last=True)
-    callbacks = [periodic, SaveOnInterrupt(ckpt_dir / "last.ckpt"), SaveValidationGrid(run_dir / "samples"),
-                 TrainingClock(), pl.callbacks.TQDMProgressBar(refresh_rate=1)]
+    callbacks = [StopOnNonFiniteLoss(), periodic, SaveOnInterrupt(ckpt_dir / "last.ckpt"),
+                 SaveValidationGrid(run_dir / "samples"), TrainingClock(),
+                 pl.callbacks.TQDMProgressBar(refresh_rate=1)]
     # CSV logs get a version_N folder per (re)start, so a resume never erases earlier logs.
     loggers = [pl.loggers.TensorBoardLogger(run_dir, name="", version="tensorboard"),
                pl.loggers.CSVLogger(run_dir, name="csv")]
-    trainer = pl.Trainer(
-        max_steps=cfg["max_steps"], precision=precision, accelerator=cfg["accelerator"],
-        devices=cfg["devices"], strategy=cfg["strategy"], num_nodes=cfg["num_nodes"],
-        val_check_interval=cfg["val_every"],
-        check_val_every_n_epoch=None, log_every_n_steps=cfg["log_every"], callbacks=callbacks,
-        logger=loggers, default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
-        use_distributed_sampler=True)
+    try:
+        trainer = pl.Trainer(
+            max_steps=cfg["max_steps"], precision=precision, accelerator=cfg["accelerator"],
+            devices=cfg["devices"], strategy=cfg["strategy"], num_nodes=cfg["num_nodes"],
+            val_check_interval=cfg["val_every"],
+            check_val_every_n_epoch=None, log_every_n_steps=cfg["log_every"], callbacks=callbacks,
+            logger=loggers, default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
+            use_distributed_sampler=True, plugins=[SafeCheckpointIO()])
+    except (MisconfigurationException, ValueError) as e:  # e.g. --accelerator/--precision/--devices Lightning rejects
+        raise FastNSTError(f"invalid trainer option: {str(e).splitlines()[0]}") from None
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(
-            {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, sort_keys=False))
+        with atomic_write(run_dir / "config.yaml") as f:
+            f.write(yaml.safe_dump({k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+                                   sort_keys=False).encode())
         print(f"run directory: {run_dir}", file=sys.stderr)
 
-    # SIGTERM (e.g. `kill`, a scheduler) takes the same path as Ctrl-C: checkpoint, then exit.
-    # SIGINT explicitly too: a process started from a background job of a non-interactive shell
-    # (`cmd &` in a script, nohup) inherits SIGINT *ignored*, and Python then installs no handler,
-    # so `kill -INT` would silently do nothing (found when the suite ran from such a job).
-    signal_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    int_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM (e.g. `kill`, a scheduler) and SIGINT take the same path: checkpoint, then exit
+    # (run_main installs both handlers; see there why SIGINT needs one too).
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+        trainer.fit(model, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
     except SystemExit:
         # Lightning exits after a KeyboardInterrupt, once SaveOnInterrupt has written last.ckpt.
         if trainer.is_global_zero:
             print(f"interrupted at step {trainer.global_step}; resume with: python scripts/train.py "
                   f"--resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, signal_handler)
-        signal.signal(signal.SIGINT, int_handler)
+    except NonFiniteLoss as e:
+        raise FastNSTError(f"{e}; {describe_last_checkpoint(ckpt_dir / 'last.ckpt', run_dir)}") from None
 
     # The periodic checkpoints fire every N steps; make last.ckpt the final state, so a later
-    # `--resume RUN --max-steps MORE` continues from where training really stopped.
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt")
+    # `--resume RUN --max-steps MORE` continues from where training really stopped. weights_only=False:
+    # the full state, and said explicitly, else Lightning logs "`weights_only` was not set" each time.
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
     if trainer.is_global_zero:
         net = model.net.to(memory_format=torch.contiguous_format).float().cpu().eval()
         save_transformer(net, run_dir / "transformer.pt", model.meta())
@@ -463,10 +662,6 @@ def export_to_run_dir(net, run_dir: Path, meta: dict) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
     return run_main(train_command, train_parser(), argv)
 
@@ -479,8 +674,10 @@ def export_parser() -> argparse.ArgumentParser:
     p = base_parser("Export a trained model (transformer.pt or a training .ckpt) to ONNX. The export is checked "
                     "with onnx.checker and against PyTorch at three sizes; it fails rather than write a wrong file.")
     p.add_argument("model", type=Path, help="transformer.pt or .ckpt")
-    p.add_argument("-o", "--output", type=Path, default=None, help="ONNX file to write; None: MODEL with .onnx")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset; None: fastnst.export.DEFAULT_OPSET")
+    p.add_argument("-o", "--output", type=output_path, default=None, help="ONNX file to write; None: MODEL with .onnx")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset, from fastnst.export.MIN_OPSET to the installed onnx's newest; "
+                        "None: fastnst.export.DEFAULT_OPSET")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return p
 
@@ -492,12 +689,19 @@ def export_command(args: argparse.Namespace) -> int:
     if output.suffix.lower() != ".onnx":
         raise FastNSTError(f"{output}: the output should be a .onnx file")
     check_new_output(output, [args.model], args.overwrite)
-    if args.opset is not None and args.opset < 17:
-        raise FastNSTError(f"--opset must be >= 17, got {args.opset}")
 
-    from fastnst.export import export_checkpoint  # imports torch: only once the arguments are known good
+    from fastnst.export import DEFAULT_OPSET, check_opset, export_checkpoint  # imports torch
 
-    report = export_checkpoint(args.model, output, **({} if args.opset is None else {"opset": args.opset}))
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
+    try:
+        check_opset(opset)
+    except FastNSTError as e:
+        raise FastNSTError(f"--{e}") from None
+    try:
+        report = export_checkpoint(args.model, output, opset=opset, replace=args.overwrite)
+    except FileExistsError:
+        raise FastNSTError(f"{output}: appeared while exporting (another process?); kept it, and did not write "
+                           f"ours (pass --overwrite to replace it)") from None
     shapes = ", ".join(f"{n}x3x{h}x{w}" for n, _, h, w in report.shapes)
     style = report.metadata.get("fastnst.style_name") or "unnamed style"
     print(f"wrote {output} ({style}; opset {report.opset}; onnxruntime vs PyTorch max |diff| "
@@ -521,14 +725,17 @@ def stylize_parser() -> argparse.ArgumentParser:
                 "fails only while decoding is reported after the others are done). Files found in a folder or by "
                 "a glob that are not readable images are skipped with a warning. Every image's size is checked "
                 "first: one too big to run whole stops the run before any work and names a --tile that fits. "
-                "Inputs are never overwritten; outputs are written atomically.")
+                "Inputs are never overwritten; outputs are written atomically, and an existing output is "
+                "replaced only with --overwrite, even one another process writes meanwhile. Interrupted "
+                "(Ctrl-C, SIGTERM), it says how many images it wrote; rerun with --skip-existing to do the rest.")
     p.add_argument("model", type=Path,
                    help="a shipped style's name (" + ", ".join(shipped_styles()) + "; from exported/), "
                         "or a model file: exported .onnx, training .ckpt or transformer.pt")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (the images directly in them) or quoted glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output image (one input) or folder (created; results keep the input file names)")
+    p.add_argument("-o", "--output", type=output_path, required=True,
+                   help="output image (one input) or folder (created; results keep the input file names, "
+                        "as .png where that format cannot be written or would lose colours: GIF, ICO)")
     p.add_argument("--max-size", type=int, default=StylizeOptions.max_size, metavar="PX",
                    help="shrink so the longer side is at most this; None: keep the size")
     p.add_argument("--preserve-color", action="store_true", default=StylizeOptions.preserve_color,
@@ -538,12 +745,16 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=StylizeOptions.tile, metavar="PX",
                    help="run images bigger than this in overlapping, feathered tiles of this size (e.g. 1024): "
                         "memory is then bounded by the tile, not the image; None: run whole")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave existing output files as they are and stylize only the others "
+                               "(e.g. to finish an interrupted folder run)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda: for .ckpt/.pt models (.onnx runs on CPU)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 for .pt/.ckpt models where the hardware has native bf16 (a shipped style then "
                         "runs its .pt twin: the fastest variant, see BENCHMARKS.md), else fp32. .onnx is fp32 only")
-    p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+    p.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
                    help="memory one forward pass may use; bigger images need --tile "
                         "(None: fastnst.memory.MEMORY_FRACTION of the available memory)")
     return p
@@ -599,7 +810,7 @@ def stylize_command(args: argparse.Namespace) -> int:
 
     from fastnst.image import image_size, save_image
     from fastnst.inputs import expand_inputs, output_is_folder, plan_outputs
-    from fastnst.memory import default_budget
+    from fastnst.memory import TILE_STEP, default_budget, largest_tile
     from fastnst.runtime import StylizeOptions, check_memory, read_image, scaled_size, stylize_image
 
     def warn(message: str) -> None:
@@ -608,20 +819,26 @@ def stylize_command(args: argparse.Namespace) -> int:
     # Everything cheap first: options, inputs, outputs, the model, every image's size. Only then work.
     options = StylizeOptions(max_size=args.max_size, preserve_color=args.preserve_color, strength=args.strength,
                              tile=args.tile)
-    if args.max_memory is not None and args.max_memory <= 0:
-        raise FastNSTError(f"--max-memory must be positive, got {args.max_memory}")
     budget = default_budget() if args.max_memory is None else int(args.max_memory * 2**30)
     args.model = resolve_model(args.model, args.precision, args.device)
     inputs = expand_inputs(args.inputs)
     folder = output_is_folder(args.output)
     outputs = plan_outputs(inputs, args.output, folder)
     input_paths = [i.path for i in inputs] + [args.model]
-    for out in outputs:
-        check_new_output(out, input_paths, args.overwrite)
+    planned, kept = [], 0
+    for item, out in zip(inputs, outputs):
+        check_new_output(out, input_paths, args.overwrite or args.skip_existing)
+        if args.skip_existing and out.exists():
+            kept += 1
+            continue
+        planned.append((item, out))
     model = load_stylizer(args.model, args.device, args.precision)
+    if args.max_memory is not None and largest_tile(model.bytes_per_pixel, budget) is None:
+        raise FastNSTError(f"--max-memory {args.max_memory:g} GiB is too small: even a {TILE_STEP} px tile needs "
+                           f"about {TILE_STEP**2 * model.bytes_per_pixel / 2**20:.1f} MiB with this model")
 
     todo, skipped = [], 0
-    for item, out in zip(inputs, outputs):
+    for item, out in planned:
         try:
             width, height = image_size(item.path)  # header only
         except FastNSTError as e:
@@ -662,22 +879,39 @@ def stylize_command(args: argparse.Namespace) -> int:
                     tile_bar.close()
             del image  # one image in memory at a time: peak stays flat over a folder
             try:
-                save_image(result, out)
+                # Checked above, but another process may have written it since: never replace that
+                # one unless --overwrite (files.atomic_write's replace=False).
+                save_image(result, out, replace=args.overwrite)
+            except FileExistsError:
+                if args.skip_existing:
+                    kept += 1
+                else:
+                    failed.append(f"{out}: appeared while stylizing (another process?); kept it, and did not "
+                                  f"write ours (pass --overwrite to replace it, or --skip-existing)")
+                continue
             except OSError as e:
                 raise FastNSTError(f"{out}: cannot write ({e.strerror or e})") from None
-            del result
+            finally:
+                del result
             written += 1
+    except KeyboardInterrupt:
+        # atomic_write has removed the image being written; say what is done and how to finish.
+        raise KeyboardInterrupt(f"interrupted: wrote {written} of {len(todo)} image(s)"
+                                + (f" to {args.output}" if written else "")
+                                + ("; rerun with --skip-existing to do the rest" if folder else "")) from None
     finally:
         bar.close()
 
     message = f"wrote {written} image(s)" + (f" to {args.output}" if written else "")
+    if kept:
+        message += f"; kept {kept} existing output(s)"
     if skipped:
         message += f"; skipped {skipped} file(s) that are not readable images"
     print(message)
     if len(failed) == 1:
         raise FastNSTError(failed[0])
     if failed:
-        raise FastNSTError(f"{len(failed)} named inputs could not be read: " + "; ".join(failed))
+        raise FastNSTError(f"{len(failed)} images failed: " + "; ".join(failed))
     return 0
 
 

@@ -169,6 +169,10 @@ class StyleDataModule(pl.LightningDataModule):
             raise FastNSTError(f"no readable images (jpg, png, webp, bmp) found under {self.data_dir}")
         if self.holdout:
             names = set(self.holdout)
+            missing = sorted(names - {f.name for f in files})
+            if missing:  # a typo would otherwise shrink the validation set silently
+                raise FastNSTError(f"holdout: no readable image named {', '.join(map(repr, missing))} under "
+                                   f"{self.data_dir} (holdout takes file names, e.g. photo01.jpg)")
             self.val_files = [f for f in files if f.name in names]
             self.train_files = [f for f in files if f.name not in names]
         else:

@@ -30,16 +30,40 @@ import torch
 from torch.export import Dim
 
 import fastnst
-from fastnst.checkpoint import load_transformer, model_info
+from fastnst.checkpoint import check_finite, load_transformer, model_info
+from fastnst.errors import FastNSTError
 from fastnst.files import atomic_write
 from fastnst.runtime import FORMAT, INPUT_NAME, METADATA_PREFIX, MIN_SIZE, OUTPUT_NAME, OnnxStylizer
 from fastnst.transformer import TransformerNet
 
 DEFAULT_OPSET = 18  # >= 17 for InstanceNormalization/Pad as exported; 18 runs on onnxruntime >= 1.14
+# The torch.export-based exporter builds the graph at opset 18 (its torchlib) and converts it to
+# another opset with onnx's version converter, which cannot go below that: measured with torch
+# 2.13 / onnx 1.23, --opset 17 wrote an opset-18 file, and --opset 29 (over onnx's newest) printed
+# the converter's traceback and wrote opset 18 too. Only the range in between is honoured.
+MIN_OPSET = 18
 PARITY_TOLERANCE = 1e-3
 # [N, 3, H, W] inputs of the parity check: an odd size and a batch of 2 exercise the dynamic axes.
 PARITY_SHAPES: tuple[tuple[int, int, int, int], ...] = ((1, 3, 64, 64), (2, 3, 48, 80), (1, 3, 97, 131))
 EXAMPLE_SHAPE = (2, 3, 64, 96)  # the traced example; not 1 nor equal H, W, so nothing gets specialised
+
+
+def max_opset() -> int:
+    """The newest opset the installed onnx package knows (its version converter's upper bound)."""
+    return onnx.defs.onnx_opset_version()
+
+
+def check_opset(opset: int) -> None:
+    """FastNSTError unless ``opset`` is one the exporter really writes (MIN_OPSET..max_opset())."""
+    if not MIN_OPSET <= opset <= max_opset():
+        raise FastNSTError(f"opset {opset} is not supported: the exporter writes opsets {MIN_OPSET} to {max_opset()} "
+                           f"(onnx {onnx.__version__})")
+
+
+def written_opset(model: onnx.ModelProto) -> int | None:
+    """The default-domain opset a model declares."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return max(versions) if versions else None
 
 
 class ExportError(RuntimeError):
@@ -79,16 +103,18 @@ def _to_onnx(net: TransformerNet, opset: int) -> onnx.ModelProto:
     example = torch.rand(*EXAMPLE_SHAPE)
     # The exporter logs a warning per missing torchvision op and emits deprecation warnings from
     # its dependencies: noise for our users, not actionable. Errors still raise.
-    onnx_logger = logging.getLogger("torch.onnx")
-    old_level = onnx_logger.level
-    onnx_logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    old_levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(net, (example,), None, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                         dynamic_shapes=(dims,), opset_version=opset, dynamo=True, verbose=False)
     finally:
-        onnx_logger.setLevel(old_level)
+        for logger, level in zip(loggers, old_levels):
+            logger.setLevel(level)
     model = program.model_proto
     # The exporter names the output dims after its symbolic expression (Min(H, 4*((H+...)//4)...));
     # the contract is "the input's shape", so say so.
@@ -115,23 +141,37 @@ def check_parity(net: TransformerNet, path: str | os.PathLike,
             want = net(torch.from_numpy(x)).numpy()
         if got.shape != want.shape or got.dtype != np.float32:
             raise ExportError(f"ONNX output {got.dtype} {got.shape} for input {shape}, expected float32 {want.shape}")
+        if not (np.isfinite(want).all() and np.isfinite(got).all()):  # NaN == NaN would pass as "no difference"
+            raise FastNSTError(f"the model's output is not finite (NaN or inf) for an input of shape {shape}: "
+                               f"its weights are broken (a diverged training run?)")
         worst = max(worst, float(np.abs(got - want).max()))
     return worst
 
 
 def export_onnx(net: TransformerNet, path: str | os.PathLike, meta: dict, *, opset: int = DEFAULT_OPSET,
-                tolerance: float = PARITY_TOLERANCE) -> ExportReport:
+                tolerance: float = PARITY_TOLERANCE, replace: bool = True) -> ExportReport:
     """Write ``net`` as a verified ONNX model at ``path`` (replacing it) and report on it.
 
     ``meta``: the checkpoint meta dict (style_name, style_sha256, image_size, loss, fastnst_version).
     ``net`` itself is left as it was (a CPU eval-mode copy is exported), so training can call this
-    mid-run. Raises ExportError if onnx.checker fails or the parity difference exceeds ``tolerance``;
-    nothing is left at ``path`` (or at a temporary name) in that case.
+    mid-run. Raises FastNSTError for an opset outside MIN_OPSET..max_opset() and for a model whose
+    weights or outputs are not finite; ExportError if the file does not have the opset asked for,
+    onnx.checker fails or the parity difference exceeds ``tolerance``; nothing is left at ``path``
+    (or at a temporary name) in those cases. ``replace=False``: FileExistsError if a file appeared
+    at ``path`` meanwhile (see files.atomic_write).
     """
     start = time.perf_counter()
     path = Path(path)
+    check_opset(opset)
+    check_finite(net, "export")
     net = copy.deepcopy(net).cpu().eval()  # eval: instance norm as at inference, and the clamp in the graph
+    with torch.inference_mode():  # finite weights can still overflow: find out before the slow trace
+        if not torch.isfinite(net(torch.rand(*EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0)))).all():
+            raise FastNSTError("export: the model's output is not finite (NaN or inf) although its weights are: "
+                               "they are broken (a diverged training run?)")
     model = _to_onnx(net, opset)
+    if written_opset(model) != opset:  # the report must only ever name the opset in the file
+        raise ExportError(f"asked for opset {opset}, the exporter produced opset {written_opset(model)}")
     props = metadata_props(net, meta)
     onnx.helper.set_model_props(model, props)
     model.producer_name, model.producer_version = "fastnst", fastnst.__version__
@@ -142,18 +182,19 @@ def export_onnx(net: TransformerNet, path: str | os.PathLike, meta: dict, *, ops
     except onnx.checker.ValidationError as e:
         raise ExportError(f"exported model fails onnx.checker: {str(e).splitlines()[0]}") from e
 
-    with atomic_write(path) as f:  # verified before it replaces anything at ``path``
+    with atomic_write(path, replace=replace) as f:  # verified before it replaces anything at ``path``
         f.write(model.SerializeToString())  # one file: weights inline, never external data
         f.flush()
         diff = check_parity(net, f.name)
         if not diff <= tolerance:  # also catches NaN
             raise ExportError(f"onnxruntime differs from PyTorch by {diff:.3g} (> {tolerance:g}) on {PARITY_SHAPES}")
-    return ExportReport(path=path, opset=opset, max_abs_diff=diff, shapes=PARITY_SHAPES, metadata=props,
+    return ExportReport(path=path, opset=written_opset(model), max_abs_diff=diff, shapes=PARITY_SHAPES, metadata=props,
                         seconds=time.perf_counter() - start)
 
 
 def export_checkpoint(model_path: str | os.PathLike, onnx_path: str | os.PathLike, *,
-                      opset: int = DEFAULT_OPSET) -> ExportReport:
+                      opset: int = DEFAULT_OPSET, replace: bool = True) -> ExportReport:
     """``transformer.pt`` or ``.ckpt`` -> verified ONNX (see export_onnx)."""
+    check_opset(opset)  # before reading the model
     net, meta = load_transformer(model_path)
-    return export_onnx(net, onnx_path, meta, opset=opset)
+    return export_onnx(net, onnx_path, meta, opset=opset, replace=replace)

@@ -6,6 +6,7 @@ against (bench/quality.py). No file I/O here: the caller gets each step through 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -19,6 +20,15 @@ Init = Literal["content", "noise", "smooth-noise"]
 Optimizer = Literal["lbfgs", "adam"]
 # Called after each iteration with (iteration starting at 1, weighted loss terms, current image [1,3,H,W]).
 Callback = Callable[[int, dict[str, float], torch.Tensor], None]
+
+
+class NonFiniteLoss(FastNSTError):
+    """The loss became NaN or infinite at ``iteration``; the image of the one before is the last good one."""
+
+    def __init__(self, iteration: int, loss: float):
+        self.iteration = iteration
+        super().__init__(f"the loss became {loss} at iteration {iteration} (the optimization diverged; "
+                         f"a smaller --lr may help)")
 
 
 def median_filter(x: torch.Tensor, k: int = 5) -> torch.Tensor:
@@ -59,9 +69,12 @@ def stylize(
     [0, 1] after each step; L-BFGS runs unconstrained as in Gatys (clamping between its steps
     breaks its curvature pairs and stalls it) and is clamped once at the end.
     Returns the final image and the history of weighted loss terms, one dict per iteration.
+    Raises NonFiniteLoss if the loss becomes NaN or infinite (the pixels are then not updated).
     """
     if iterations < 1:
         raise FastNSTError(f"iterations must be >= 1, got {iterations}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise FastNSTError(f"lr must be a finite number > 0, got {lr}")
     generator = torch.Generator().manual_seed(seed)
     targets = loss.content_targets(content)
     image = initial_image(content, init, generator).requires_grad_(True)
@@ -71,6 +84,10 @@ def stylize(
 
     def evaluate() -> torch.Tensor:
         terms = loss(image, targets)
+        if not torch.isfinite(terms["total"]):
+            # Stop before a NaN/inf reaches the pixels: every later step would be NaN too, and the
+            # result a black image. history and the callback's images stay the last finite ones.
+            raise NonFiniteLoss(len(history) + 1, float(terms["total"].detach()))
         terms["total"].backward()
         last["record"] = {k: float(v.detach()) for k, v in terms.items()}
         last["image"] = image.detach().clone()

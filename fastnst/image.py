@@ -7,6 +7,8 @@ two helpers, lazily, so the torch-free runtime can use the rest.
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -98,26 +100,57 @@ def load_image(path: str | os.PathLike, size: int | None = None, upscale: bool =
     return np.asarray(im, dtype=np.float32) / 255.0
 
 
+# Formats Pillow writes, but not as the image we computed: GIF keeps 256 colours and one frame,
+# ICO shrinks to at most 256 px (measured: 40x30 -> 24x18), ICNS resizes to 1024x1024 squares.
+# Refused as outputs (an output folder writes those inputs' results as .png, see inputs.output_name).
+LOSSY_FORMATS = {"GIF": "keeps only 256 colours", "ICO": "shrinks the image to an icon",
+                 "ICNS": "resizes the image to a 1024 px square icon"}
+# Image.Image.save as imported: the probe below must test Pillow itself, also where a test patches save.
+_pillow_save = Image.Image.save
+
+
+@functools.cache
+def _pillow_cannot_write(fmt: str) -> str | None:
+    """Why Pillow cannot write an RGB image as ``fmt`` (e.g. XBM/MSP take only 1-bit images, HDF5
+    and WMF need a plug-in), or None if it can. Found by writing a tiny image to memory, once."""
+    try:
+        _pillow_save(Image.new("RGB", (16, 16)), io.BytesIO(), format=fmt, **_save_options(fmt))
+    except Exception as e:  # Pillow raises OSError, ValueError, KeyError... per plug-in
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def _save_options(fmt: str, quality: int = 95) -> dict:
+    return {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+
+
 def check_output_path(path: str | os.PathLike) -> str:
-    """Raise unless ``path`` has an image extension Pillow can write; return its Pillow format name."""
+    """Raise unless ``path`` has an image extension Pillow can write an RGB image as, without
+    losing colours or size; return its Pillow format name. Cheap after the first call per format."""
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:
         raise FastNSTError(f"{path}: unknown output image format {ext!r}; use .jpg, .png or .webp")
+    if fmt in LOSSY_FORMATS:
+        raise FastNSTError(f"{path}: {fmt} {LOSSY_FORMATS[fmt]}; write .png (lossless) or .jpg instead")
+    reason = _pillow_cannot_write(fmt)
+    if reason is not None:
+        raise FastNSTError(f"{path}: Pillow cannot write RGB images as {fmt} ({reason}); use .jpg, .png or .webp")
     return fmt
 
 
-def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
+def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95, *, replace: bool = True) -> None:
     """Write float [H, W, 3] in [0, 1] (or uint8) to ``path`` atomically: temp file, then rename.
 
-    A crash mid-write leaves either the old file or none, never a truncated image.
+    A crash mid-write leaves either the old file or none, never a truncated image. With
+    ``replace=False`` a file found at ``path`` when the image is complete (another process wrote it
+    meanwhile) is kept and FileExistsError raised.
     """
     fmt = check_output_path(path)
     if array.dtype != np.uint8:
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_write(path) as f:
-        Image.fromarray(array, "RGB").save(f, format=fmt, **options)
+    with atomic_write(path, replace=replace) as f:
+        Image.fromarray(array, "RGB").save(f, format=fmt, **_save_options(fmt, quality))
 
 
 def to_tensor(array: np.ndarray):

@@ -5,10 +5,12 @@ Torch-free. Policy, shared by the CLI and runtime.stylize_folder:
 - a file named explicitly is *explicit*: if it is missing, not an image or unreadable, that is an
   error (exit status 2);
 - files found in a folder (not recursive; dotfiles ignored) or by a glob are *found*: ones that
-  are not readable images are skipped with a one-line warning each and counted;
+  are not readable images are skipped with a one-line warning each and counted; a folder that
+  holds only subfolders is an error that says so;
 - OUT is a folder when it already is one, ends with a slash, or has no file extension; results
-  keep the input's file name (and extension, or .png where Pillow cannot write it). Otherwise OUT
-  is the output file, which takes exactly one explicitly named input.
+  keep the input's file name (and extension, or .png where Pillow cannot write it, or would lose
+  colours or size writing it: GIF, ICO). Otherwise OUT is the output file, which takes exactly one
+  explicitly named input.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ def list_folder(folder: Path) -> list[Path]:
 def expand_inputs(args: Sequence[str | os.PathLike]) -> list[InputImage]:
     """Files, folders and glob patterns -> input files in argument order (folders and globs sorted), deduplicated."""
     found: list[InputImage] = []
+    only_subfolders: list[Path] = []
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            found += [InputImage(p, False) for p in list_folder(path)]
+            files = list_folder(path)
+            if not files and any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+                only_subfolders.append(path)
+            found += [InputImage(p, False) for p in files]
         elif path.exists() or not glob.has_magic(str(arg)):
             found.append(InputImage(path, True))  # a missing explicit file is reported when it is checked
         else:
@@ -57,6 +63,10 @@ def expand_inputs(args: Sequence[str | os.PathLike]) -> list[InputImage]:
         if key not in seen:
             seen.add(key)
             unique.append(item)
+    if not unique and only_subfolders:
+        folder = only_subfolders[0]
+        raise FastNSTError(f"{folder}: holds only subfolders, no files (folders are not searched recursively: "
+                           f"name the subfolders, or quote a glob such as '{folder / '*' / '*.jpg'}')")
     if not unique:
         raise FastNSTError("no input files (the folders given are empty)")
     return unique
@@ -68,7 +78,8 @@ def output_is_folder(output: str | os.PathLike) -> bool:
 
 
 def output_name(path: Path) -> str:
-    """The result's file name in an output folder: the input's, with .png if Pillow cannot write its format."""
+    """The result's file name in an output folder: the input's, with .png if Pillow cannot write its format
+    or would lose colours or size writing it (image.LOSSY_FORMATS: GIF, ICO, ICNS)."""
     try:
         check_output_path(path)
         return path.name

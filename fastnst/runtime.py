@@ -179,7 +179,11 @@ def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
     if h < MIN_SIZE or w < MIN_SIZE:
         image = np.pad(image, ((0, max(0, MIN_SIZE - h)), (0, max(0, MIN_SIZE - w)), (0, 0)), mode="edge")
     batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)  # [1, 3, H', W']
-    return model(batch)[0, :, :h, :w].transpose(1, 2, 0)
+    out = model(batch)[0, :, :h, :w]
+    if not np.isfinite(out).all():  # would be written as black pixels, and the run would "succeed"
+        raise FastNSTError("the model's output is not finite (NaN or inf): its weights are broken "
+                           "(a diverged training run?)")
+    return out.transpose(1, 2, 0)
 
 
 def is_tiled(height: int, width: int, options: StylizeOptions) -> bool:
@@ -286,7 +290,11 @@ def stylize_folder(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLi
         except FastNSTError as e:
             report.skipped.append((path, str(e)))
             continue
-        save_image(stylize_image(model, image, options, budget=budget), out)
+        try:
+            save_image(stylize_image(model, image, options, budget=budget), out, replace=overwrite)
+        except FileExistsError:  # written by someone else since the check above: theirs is kept
+            report.skipped.append((path, f"{out} exists"))
+            continue
         report.written.append(out)
     return report
 

@@ -64,3 +64,42 @@ def seeded() -> int:
     """Seed torch's global RNG so random-init VGGs and random inputs are reproducible in a test."""
     torch.manual_seed(0)
     return 0
+
+
+class _TouchOnLoad:
+    """Unpickling this runs code: it creates ``marker`` (a harmless stand-in for a real payload)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.fixture
+def evil_checkpoint(tmp_path):
+    """write(path) -> a .ckpt/.pt at ``path`` shaped like ours whose loading with weights_only=False
+    runs code; returns the marker file that code creates (assert it does not exist afterwards)."""
+
+    def write(path: Path, legacy: bool = False) -> Path:
+        marker = tmp_path / f"ran-code-from-{path.name}"
+        obj = {"fastnst": {"model": {"width": 4, "n_residual": 1}, "meta": _TouchOnLoad(marker)},
+               "state_dict": {}, "global_step": 3}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if legacy:  # a plain pickle, not torch's zip format
+            import pickle
+
+            path.write_bytes(pickle.dumps(obj))
+        else:
+            torch.save(obj, path)
+        return marker
+
+    return write
+
+
+def one_line_error(err: str) -> str:
+    """The single ``error: ...`` line of a command's stderr (progress bars and warnings aside), no traceback."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err and "internal error" not in err, err
+    return errors[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error
 from PIL import Image
 
 from fastnst.cli import gatys_main
@@ -189,3 +190,73 @@ def test_internal_error_is_reported_briefly(capsys, images, tmp_path, random_wei
     assert "simulated bug" in err and "--debug" in err and "Traceback" not in err
     with pytest.raises(RuntimeError, match="simulated bug"):
         gatys_main([str(a) for a in ["--debug", *argv]])
+
+
+@pytest.mark.parametrize("option, fragment", [
+    (["--lr", "nan"], "--lr"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"), (["--lr", "inf"], "--lr"),
+    (["--style-size", "0"], "--style-size"), (["--size", "-5"], "--size"), (["--device", "banana"], "banana"),
+    (["--style-weight", "nan"], "style_weight"), (["--tv-weight", "inf"], "tv_weight"), (["-o", ""], "empty")])
+def test_more_bad_options_are_one_line_errors_and_write_nothing(capsys, images, tmp_path, random_weights, option,
+                                                                fragment):
+    """--style-size 0 used to become the default silently; NaN weights optimized a NaN image, exit 0."""
+    content, style = images
+    argv = ["--content", content, "--style", style, "-o", tmp_path / "out" / "o.png", "--size", "24",
+            "--iterations", "1", *option]
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_loss_that_becomes_nan_stops_with_an_error_keeping_the_last_finite_image(capsys, images, tmp_path,
+                                                                                  random_weights, monkeypatch):
+    from fastnst.perceptual import PerceptualLoss
+
+    real, calls = PerceptualLoss.forward, []
+
+    def nan_from_the_third(self, image, targets):
+        calls.append(1)
+        terms = real(self, image, targets)
+        if len(calls) >= 3:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(PerceptualLoss, "forward", nan_from_the_third)
+    content, style = images
+    out = tmp_path / "o.png"
+    code, _, err = run(capsys, "--content", content, "--style", style, "-o", out, "--size", "24",
+                       "--iterations", "10", "--optimizer", "adam")
+    line = one_line_error(err)
+    assert code == 2 and "nan at iteration 3" in line and "wrote the image of iteration 2" in line
+    with Image.open(out) as im:
+        assert im.size == (24, 18)
+
+
+def test_sigterm_keeps_the_latest_image_like_ctrl_c(capsys, images, tmp_path, random_weights, monkeypatch):
+    import os
+    import signal
+
+    from fastnst.perceptual import PerceptualLoss
+
+    real, calls = PerceptualLoss.forward, []
+
+    def sigterm_on_the_third(self, image, targets):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, image, targets)
+
+    def unhandled(signum, frame):  # what the default action (death) stands for inside pytest
+        raise RuntimeError("SIGTERM was not handled")
+
+    monkeypatch.setattr(PerceptualLoss, "forward", sigterm_on_the_third)
+    content, style = images
+    out = tmp_path / "o.png"
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code, _, err = run(capsys, "--content", content, "--style", style, "-o", out, "--size", "24",
+                           "--iterations", "10", "--optimizer", "adam")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted: wrote the image after 2 iterations to {out}" in err
+    assert out.is_file() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

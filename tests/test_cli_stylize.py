@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from conftest import one_line_error
 from PIL import Image
 from tiny_models import tiny_models, write_photo
 
@@ -255,3 +258,157 @@ def test_12000x9000_photo_stylizes_in_tiles_with_bounded_memory(tmp_path):
     assert image_size(out) == (w, h)
     assert peak_gib < 4  # the image alone is 0.3 GB as uint8; a whole-image float pass would be ~100 GB
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name, legacy", [("evil.ckpt", False), ("transformer.pt", False), ("old.ckpt", True)])
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path, capsys, evil_checkpoint,
+                                                                        name, legacy):
+    model = tmp_path / name
+    marker = evil_checkpoint(model, legacy=legacy)
+    write_photo(tmp_path / "in.png", 20, 20)
+    assert stylize_main([str(model), str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 2
+    assert not marker.exists(), "loading the model file ran code from it"
+    assert "refused" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_model_with_nan_weights_is_refused(tmp_path, capsys):
+    from fastnst.checkpoint import save_transformer
+    from tiny_models import META, make_net
+
+    net = make_net()
+    with torch.no_grad():
+        net.decoder[-1][1].weight[0, 0, 0, 0] = float("nan")
+    save_transformer(net, tmp_path / "nan.pt", META)
+    write_photo(tmp_path / "in.png", 20, 20)
+    assert stylize_main([str(tmp_path / "nan.pt"), str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png")]) == 2
+    assert "not finite" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("output, message", [("", "empty"), ("-", "standard output"), ("result.", "ends with a dot")])
+def test_output_paths_that_name_nothing_are_refused(tmp_path, capsys, monkeypatch, output, message):
+    """Path("") is ".", and "-" and "result." have no extension: each used to become a folder silently."""
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "in.png", 20, 20)
+    assert stylize_main([str(tiny_models().onnx), "in.png", "-o", output]) == 2
+    assert message in one_line_error(capsys.readouterr().err)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.png"]
+
+
+def test_an_output_format_pillow_cannot_write_fails_before_the_model_is_loaded(tmp_path, capsys, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output format was checked")
+
+    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    write_photo(tmp_path / "in.png", 20, 20)
+    for name, message in (("out.xbm", "cannot write RGB"), ("out.gif", "256 colours"), ("out.ico", "icon")):
+        assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(tmp_path / name)]) == 2
+        assert message in one_line_error(capsys.readouterr().err)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.png"]
+
+
+def test_a_gif_in_a_folder_is_written_as_png(tmp_path):
+    src, out = tmp_path / "photos", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)).save(src / "anim.gif")
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["anim.png"]
+
+
+def test_a_folder_of_only_subfolders_says_so(tmp_path, capsys):
+    write_photo(tmp_path / "photos" / "2024" / "a.png", 20, 20)
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "photos"), "-o", str(tmp_path / "out")]) == 2
+    assert "only subfolders" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_255_byte_file_name_is_stylized_into_a_folder(tmp_path, capsys):
+    """Its hidden temp file's name would be 14 bytes longer than the file system allows."""
+    name = "p" * 251 + ".png"
+    write_photo(tmp_path / "in" / name, 20, 20)
+    write_photo(tmp_path / "in" / "short.png", 20, 20)
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([name, "short.png"])
+
+
+@pytest.mark.parametrize("option", [["--device", "banana"], ["--device", "cuda:7"], ["--max-memory", "nan"],
+                                    ["--max-memory", "inf"], ["--max-memory", "0.00001"], ["--max-memory", "0"],
+                                    ["--strength", "nan"], ["--overwrite", "--skip-existing"]])
+def test_more_bad_options_are_one_line_errors_and_write_nothing(tmp_path, capsys, option):
+    write_photo(tmp_path / "in.png", 20, 20)
+    argv = [str(tiny_models().pt), str(tmp_path / "in.png"), "-o", str(tmp_path / "out" / "o.png"), *option]
+    assert stylize_main(argv) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert option[0] in line or "strength" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_mid_folder_removes_the_temp_file_and_skip_existing_finishes(tmp_path, capsys, monkeypatch):
+    """SIGTERM (a real signal, to this process) arrives while the 2nd of 4 images is being written."""
+    src, out = tmp_path / "photos", tmp_path / "out"
+    for i in range(4):
+        write_photo(src / f"{i}.png", 20, 20, seed=i)
+    real_save = Image.Image.save
+    calls = []
+
+    def save_then_sigterm(self, fp, *args, **kwargs):
+        calls.append(fp)
+        real_save(self, fp, *args, **kwargs)  # the temp file is complete on disk, not yet renamed
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def unhandled(signum, frame):  # what the default action (death) stands for inside pytest
+        raise RuntimeError("SIGTERM was not handled")
+
+    monkeypatch.setattr(Image.Image, "save", save_then_sigterm)
+    old = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        code = stylize_main([str(tiny_models().onnx), str(src), "-o", str(out)])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert "wrote 1 of 4 image(s)" in err and "--skip-existing" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["0.png"], "no hidden temp file, nothing half-written"
+    first = (out / "0.png").stat().st_mtime_ns
+
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--skip-existing"]) == 0
+    assert "wrote 3 image(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
+    assert (out / "0.png").stat().st_mtime_ns == first, "an existing output is left alone"
+
+
+def test_an_output_written_by_another_process_meanwhile_is_kept(tmp_path, capsys, monkeypatch):
+    """The existence check passes, then another writer creates the file before our rename."""
+    import fastnst.runtime
+
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 20, 20)
+    real = fastnst.runtime.stylize_image
+
+    def other_writer_too(*args, **kwargs):
+        out.write_bytes(b"the other process's result")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fastnst.runtime, "stylize_image", other_writer_too)
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out)]) == 2
+    assert "appeared" in one_line_error(capsys.readouterr().err)
+    assert out.read_bytes() == b"the other process's result"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    out.unlink()
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--overwrite"]) == 0
+    assert Image.open(out).size == (20, 20)
+
+
+def test_an_output_name_longer_than_the_file_system_takes_fails_before_the_model_is_loaded(tmp_path, capsys,
+                                                                                         monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output name was checked")
+
+    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    write_photo(tmp_path / "in.png", 20, 20)
+    out = tmp_path / ("x" * 300 + ".png")
+    assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(out)]) == 2
+    assert "file name too long (304 bytes" in one_line_error(capsys.readouterr().err)

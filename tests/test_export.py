@@ -9,11 +9,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import one_line_error
 from tiny_models import META, make_net, tiny_models
 
 import fastnst
 from fastnst import export as export_module
+from fastnst.checkpoint import save_transformer
 from fastnst.cli import export_main
+from fastnst.errors import FastNSTError
 from fastnst.export import ExportError, export_onnx
 from fastnst.runtime import FORMAT
 
@@ -119,3 +122,52 @@ def test_export_cli_bad_model_is_one_line_error(tmp_path, capsys, content):
 def test_export_cli_refuses_onnx_input(tmp_path, capsys):
     assert export_main([str(tiny_models().onnx), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "already an ONNX model" in capsys.readouterr().err
+
+
+def test_export_cli_refuses_a_checkpoint_that_would_run_code(tmp_path, capsys, evil_checkpoint):
+    model = tmp_path / "last.ckpt"
+    marker = evil_checkpoint(model)
+    assert export_main([str(model), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert not marker.exists(), "loading the checkpoint ran code from it"
+    assert "refused" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", ["17", "29", "0", "-3"])
+def test_export_cli_refuses_an_opset_the_exporter_would_not_write(tmp_path, capsys, opset):
+    """17 came out as 18 and 29 as 18 (after an onnx traceback), both reported as asked, exit 0."""
+    out = tmp_path / "x.onnx"
+    assert export_main([str(tiny_models().pt), "-o", str(out), "--opset", opset]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert f"opset {opset} is not supported" in line and str(export_module.MIN_OPSET) in line
+    assert not out.exists()
+
+
+def test_export_never_reports_an_opset_other_than_the_files(tmp_path, monkeypatch):
+    models = tiny_models()
+    assert models.report.opset == 18 == export_module.written_opset(onnx.load(models.onnx))
+    # An exporter that ignores the opset asked for (as it did below its own): an error, no file.
+    monkeypatch.setattr(export_module, "_to_onnx", lambda net, opset: onnx.load(models.onnx))
+    with pytest.raises(ExportError, match="asked for opset 19"):
+        export_onnx(models.net, tmp_path / "model.onnx", META, opset=19)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_nan_weights_and_non_finite_outputs(tmp_path, capsys):
+    nan_net = make_net()
+    with torch.no_grad():
+        nan_net.decoder[-1][1].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(FastNSTError, match="not finite"):
+        export_onnx(nan_net, tmp_path / "nan.onnx", META)
+    # Finite weights whose first convolution overflows: inf - inf in instance norm gives NaN outputs,
+    # which the parity check would otherwise pass (NaN vs NaN: no difference found).
+    huge = make_net()
+    with torch.no_grad():
+        huge.encoder[0][1].weight.fill_(3e38)
+    with pytest.raises(FastNSTError, match="not finite"):
+        export_onnx(huge, tmp_path / "huge.onnx", META)
+    assert list(tmp_path.iterdir()) == []
+    save_transformer(nan_net, tmp_path / "transformer.pt", META)
+    assert export_main([str(tmp_path / "transformer.pt")]) == 2
+    assert "not finite" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "transformer.onnx").exists()

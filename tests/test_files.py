@@ -1,5 +1,6 @@
 """atomic_write: the old file or the new one, never half of one; ordinary permissions."""
 
+import io
 import os
 
 import pytest
@@ -30,3 +31,48 @@ def test_atomic_write_failure_keeps_the_old_file_and_no_temp(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_no_replace_keeps_a_file_that_appeared_during_the_write(tmp_path):
+    """Two writers of one path: the second must not silently replace the first (replace=False)."""
+    target = tmp_path / "out.png"
+    with pytest.raises(FileExistsError):
+        with atomic_write(target, replace=False) as f:
+            f.write(b"ours")
+            target.write_bytes(b"theirs, written after our existence check")
+    assert target.read_bytes() == b"theirs, written after our existence check"
+    assert list(tmp_path.iterdir()) == [target]
+    with atomic_write(tmp_path / "new.png", replace=False) as f:  # nothing there: written as usual
+        f.write(b"new")
+    assert (tmp_path / "new.png").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.png", "out.png"]
+
+
+def test_a_255_byte_name_is_written_although_its_temp_name_would_be_longer(tmp_path):
+    target = tmp_path / ("é" * 100 + "x" * 51 + ".png")  # 255 bytes in UTF-8
+    assert len(os.fsencode(target.name)) == 255
+    with atomic_write(target) as f:
+        assert len(os.fsencode(os.path.basename(f.name))) <= 255
+        f.write(b"data")
+    assert target.read_bytes() == b"data"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_torch_save_lets_an_interrupt_through_as_keyboardinterrupt(tmp_path, monkeypatch):
+    """A Ctrl-C/SIGTERM handler may run inside a file write; inside torch's C++ zip writer its
+    KeyboardInterrupt became RuntimeError('unexpected pos'), and training crashed instead of saving."""
+    import contextlib
+
+    import torch
+
+    from fastnst import checkpoint
+
+    class InterruptedFile(io.BytesIO):  # the signal arrives once the first 100 bytes are written
+        def write(self, data):
+            if self.tell() + len(memoryview(data).cast("B")) > 100:
+                raise KeyboardInterrupt
+            return super().write(data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", lambda path: contextlib.nullcontext(InterruptedFile()))
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_torch_save({"w": torch.zeros(10000)}, tmp_path / "last.ckpt")

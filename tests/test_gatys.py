@@ -190,3 +190,40 @@ def test_real_starry_night_style_drops(shared_dir, real_vgg_weights):
     assert end["style"].item() * 5 <= start
     assert end["content"].item() > 0  # it moved away from the photo ...
     assert end["total"].item() < start  # ... and is better overall than the photo itself
+
+
+class TurnsNaN:
+    """``loss`` whose total becomes NaN from its ``after``-th evaluation on (as a diverging run's does)."""
+
+    def __init__(self, loss, after: int):
+        self.loss, self.after, self.calls = loss, after, 0
+
+    def content_targets(self, content):
+        return self.loss.content_targets(content)
+
+    def __call__(self, image, targets):
+        self.calls += 1
+        terms = self.loss(image, targets)
+        if self.calls >= self.after:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_non_finite_loss_stops_with_an_error_and_the_last_finite_image(setup, optimizer):
+    content, loss = setup
+    seen = []
+    with pytest.raises(gatys.NonFiniteLoss, match="nan") as err:
+        # L-BFGS evaluates the loss several times per iteration (its line search).
+        stylize(content, TurnsNaN(loss, after=4 if optimizer == "adam" else 15), iterations=20, optimizer=optimizer,
+                callback=lambda step, terms, image: seen.append((step, terms["total"], image)))
+    assert isinstance(err.value, FastNSTError)  # a one-line error in the CLI
+    assert seen and all(torch.isfinite(image).all() and total == total for _, total, image in seen)
+    assert err.value.iteration == len(seen) + 1
+
+
+@pytest.mark.parametrize("lr", [0.0, -1.0, float("nan"), float("inf")])
+def test_lr_must_be_finite_and_positive(setup, lr):
+    content, loss = setup
+    with pytest.raises(FastNSTError, match="lr"):
+        stylize(content, loss, iterations=2, optimizer="adam", lr=lr)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from fastnst.errors import FastNSTError
-from fastnst.image import from_tensor, load_image, open_image, resize_max_side, save_image, to_tensor
+from fastnst.image import check_output_path, from_tensor, load_image, open_image, resize_max_side, save_image, to_tensor
 
 # Four flat quadrants of distinct colours (flat areas survive JPEG almost exactly).
 QUAD_COLOURS = ((200, 30, 40), (20, 180, 60), (30, 60, 210), (240, 220, 50))
@@ -281,6 +281,19 @@ def test_unknown_extension_refused(tmp_path, name):
     with pytest.raises(FastNSTError) as err:
         save_image(quadrants(), p)
     assert str(p) in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, why", [("out.xbm", "cannot write"), ("out.msp", "cannot write"),
+                                       ("out.h5", "cannot write"), ("out.gif", "256 colours"), ("out.ico", "icon"),
+                                       ("out.icns", "icon")])
+def test_formats_that_cannot_hold_the_image_are_refused_before_writing(tmp_path, name, why):
+    """XBM/MSP take 1-bit images only, HDF5 needs a plug-in: Pillow lists them as writable but fails
+    once it has the pixels. GIF (256 colours), ICO and ICNS (resized icons) would lose the image."""
+    with pytest.raises(FastNSTError, match=why):
+        check_output_path(tmp_path / name)
+    with pytest.raises(FastNSTError):
+        save_image(quadrants(), tmp_path / name)
     assert list(tmp_path.iterdir()) == []
 
 

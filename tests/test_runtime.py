@@ -185,3 +185,19 @@ def test_stylize_folder_skips_non_images_and_keeps_names(tmp_path):
 def test_bad_options_are_refused(options):
     with pytest.raises(FastNSTError):
         StylizeOptions(**options)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_model_that_outputs_nan_or_inf_is_an_error_not_a_black_image(bad):
+    class Broken:  # any stylizer (e.g. an ONNX export of diverged weights) whose output is not finite
+        bytes_per_pixel = 500
+
+        def __call__(self, batch):
+            out = np.full_like(batch, 0.5)
+            out[0, 1, 3, 4] = bad
+            return out
+
+    with pytest.raises(FastNSTError, match="not finite"):
+        stylize_image(Broken(), photo(20, 30), StylizeOptions())
+    with pytest.raises(FastNSTError, match="not finite"):
+        stylize_image(Broken(), (photo(80, 80) * 255).astype(np.uint8), StylizeOptions(tile=64))

@@ -1,21 +1,24 @@
 """Training: data module, LightningModule checkpoints, the train CLI end to end, resume, DDP."""
 
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import one_line_error
 from PIL import Image
 
 from fastnst.checkpoint import load_transformer
 from fastnst.cli import train_main, training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
-from fastnst.module import lr_factor, style_ramp
+from fastnst.module import StyleTransferModule, lr_factor, style_ramp
 from fastnst.perceptual import LossConfig
 from fastnst.stylize import native_bf16
 from fastnst.vgg import VGGFeatures
@@ -136,13 +139,21 @@ def test_missing_or_empty_data_folder_is_a_clear_error(tmp_path, make):
         dm.setup("fit")
 
 
-def test_train_end_to_end_then_resume(setup, capsys):
+def test_train_end_to_end_then_resume(setup, capsys, caplog, monkeypatch, tmp_path):
+    # Checkpoints are written in their own folder and renamed (SafeCheckpointIO), never staged in the
+    # system temp dir (Lightning's fsspec default, a copy across file systems): make that unusable.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-temp-dir"))
+    # Lightning's logger does not propagate to the root logger, where caplog listens.
+    lightning_log = logging.getLogger("pytorch_lightning")
+    monkeypatch.setattr(lightning_log, "handlers", [*lightning_log.handlers, caplog.handler])
+    caplog.set_level(logging.INFO, logger="pytorch_lightning")
     run = setup / "run"
     assert train_main(base_args(setup, "run")) == 0
     for name in ["config.yaml", "transformer.pt", "style.onnx", "checkpoints/last.ckpt", "tensorboard", "csv"]:
         assert (run / name).exists(), name
     assert list((run / "samples").glob("*.png")), "validation grids are saved"
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    # Our own checkpoints load without unpickling arbitrary objects (no allow-list needed).
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 4
     assert not [k for k in ckpt["state_dict"] if ".vgg." in k], "checkpoints never hold the frozen VGG"
     assert any(k.startswith("loss.gram_") for k in ckpt["state_dict"]), "style Grams are buffers"
@@ -158,11 +169,13 @@ def test_train_end_to_end_then_resume(setup, capsys):
 
     # Resume: the step count continues from the checkpoint and the config is reused.
     assert train_main(["--resume", str(run), "--max-steps", "6"]) == 0
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6
     assert ckpt["callbacks"]["TrainingClock"]["seconds"] > first_seconds, "the clock continues across a resume"
     net2, _ = load_transformer(run / "checkpoints" / "last.ckpt")
     assert net2.width == 4
+    # Lightning logs this on each checkpoint save that does not say what to save: every run did.
+    assert caplog.records and not [r for r in caplog.records if "weights_only" in r.getMessage()]
 
 
 def test_config_file_flags_override_and_bad_keys_are_errors(setup, tmp_path, capsys):
@@ -187,6 +200,91 @@ def test_config_file_flags_override_and_bad_keys_are_errors(setup, tmp_path, cap
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert not (setup / "badrun").exists(), "nothing is written before the config is valid"
+
+
+def test_a_non_empty_run_dir_is_refused_unless_resumed_before_anything_is_written(setup, tmp_path, capsys):
+    """A finished run in R: training into R again replaced its transformer.pt, config.yaml and
+    last.ckpt, and left a second style's ONNX beside the first."""
+    run = tmp_path / "finished"
+    (run / "checkpoints").mkdir(parents=True)
+    for name, data in (("transformer.pt", b"old model"), ("config.yaml", b"old: config\n"),
+                       ("checkpoints/last.ckpt", b"old checkpoint")):
+        (run / name).write_bytes(data)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert train_main(base_args(setup, "unused", **{"run-dir": run})) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert str(run) in line and "--resume" in line and "--run-dir" in line
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # Nor into another run's folder while resuming a checkpoint.
+    assert train_main(["--resume", str(tmp_path / "elsewhere.ckpt"), "--run-dir", str(run)]) == 2
+    capsys.readouterr()
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "runs-code", "foreign"])
+def test_resume_of_a_bad_checkpoint_is_one_line_and_keeps_the_config(setup, tmp_path, capsys, evil_checkpoint,
+                                                                     damage):
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    config = yaml.safe_dump({"style": str(setup / "style.png"), "data": str(setup / "data"), "max_steps": 4})
+    (run / "config.yaml").write_text(config)
+    marker = None
+    if damage == "truncated":
+        torch.save({"state_dict": {"net.w": torch.zeros(1000)}, "fastnst": {}, "global_step": 2}, ckpt)
+        ckpt.write_bytes(ckpt.read_bytes()[:700])
+    elif damage == "runs-code":
+        marker = evil_checkpoint(ckpt)
+    else:
+        torch.save({"state_dict": {}}, ckpt)
+    code = train_main(["--resume", str(run), "--max-steps", "8"])
+    assert marker is None or not marker.exists(), "resuming ran code from the checkpoint"
+    assert code == 2
+    assert str(ckpt) in one_line_error(capsys.readouterr().err)
+    assert (run / "config.yaml").read_text() == config, "the run's config is untouched"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml"]
+
+
+@pytest.mark.parametrize("option, fragment", [
+    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"),
+    (["--style-weight", "nan"], "finite"), (["--content-weight", "inf"], "finite"),
+    (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-1"], "--max-steps"),
+    (["--num-workers", "-1"], "--num-workers"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
+    (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size")])
+def test_bad_training_options_are_one_line_errors_before_anything_is_written(setup, capsys, option, fragment):
+    assert train_main(base_args(setup, "badopts") + option) == 2
+    assert fragment in one_line_error(capsys.readouterr().err)
+    assert not (setup / "badopts").exists()
+
+
+def test_a_yaml_syntax_error_names_the_line_column_and_cause(setup, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("width: 4\nstyle_layers: [relu1_1, relu2_1\nlr: 0.001\n")
+    assert train_main(base_args(setup, "yamlrun") + ["--config", str(bad)]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert f"{bad}:3:3:" in line and "flow sequence" in line and "expected ',' or ']'" in line
+    assert not (setup / "yamlrun").exists()
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_keeps_the_last_good_checkpoint(setup, capsys, monkeypatch):
+    """NaN from the 4th step on (as a diverging run's loss): no NaN model is saved, exported or reported as done."""
+    real = StyleTransferModule.training_step
+
+    def nan_from_step_3(self, batch, batch_idx):
+        loss = real(self, batch, batch_idx)
+        return loss * float("nan") if self.global_step >= 3 else loss
+
+    monkeypatch.setattr(StyleTransferModule, "training_step", nan_from_step_3)
+    run = setup / "nanrun"
+    assert train_main(base_args(setup, "nanrun", **{"max-steps": 8})) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "training stopped at step 4: the loss became nan" in line
+    assert f"{run / 'checkpoints' / 'last.ckpt'} (step 2)" in line and f"--resume {run}" in line
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    assert not (run / "transformer.pt").exists() and not list(run.glob("*.onnx"))
+    assert not list((run / "checkpoints").glob("step0000004*"))
 
 
 def test_style_layer_deeper_than_weights_is_an_error_before_training(setup, capsys):
@@ -220,7 +318,7 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
                                          "style-octaves": 2, "image-size": 32, "log-every": 1})
     assert train_main(args) == 0
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # scheduler state too: no pickled objects
     assert any(k.endswith("_d2") for k in ckpt["state_dict"]), "the half-size style Grams are saved"
     assert ckpt["lr_schedulers"], "the schedule's position is saved for resuming"
     assert ckpt["hyper_parameters"]["lr_decay"] == "cosine"
@@ -244,7 +342,7 @@ def test_ddp_two_cpu_processes(setup, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "distributed_backend=gloo" in proc.stderr + proc.stdout
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
     assert (run / "transformer.pt").exists()
 
 
