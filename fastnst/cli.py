@@ -198,8 +198,10 @@ def gatys_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=positive_int, default=None,
                    help="longer side the style image is resized to (default: --size)")
     p.add_argument("--iterations", type=positive_int, default=300)
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
-    p.add_argument("--lr", type=positive_float, default=None, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam", "sgd"], default="lbfgs",
+                   help="lbfgs (Gatys); adam; sgd with the learning rate decayed by 0.96 every 100 steps")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="step size (default: 1 for L-BFGS, 0.02 for Adam; SGD's is per pixel, 3/(128·128), times H·W)")
     p.add_argument("--init", choices=["content", "noise", "smooth-noise"], default="content")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=nonnegative_int, default=0, metavar="N",

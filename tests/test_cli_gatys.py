@@ -260,3 +260,12 @@ def test_sigterm_keeps_the_latest_image_like_ctrl_c(capsys, images, tmp_path, ra
     assert code == 130 and "Traceback" not in err
     assert f"interrupted: wrote the image after 2 iterations to {out}" in err
     assert out.is_file() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_sgd_optimizer_runs_from_the_command_line(capsys, images, tmp_path, random_weights):
+    content, style = images
+    out = tmp_path / "sgd.png"
+    code, _, err = run(capsys, "--content", content, "--style", style, "--size", "24", "--iterations", "3",
+                       "--optimizer", "sgd", "-o", out)
+    assert code == 0, err
+    assert out.is_file()

@@ -7,7 +7,7 @@ import torch
 
 from fastnst import gatys
 from fastnst.errors import FastNSTError
-from fastnst.gatys import initial_image, median_filter, stylize
+from fastnst.gatys import SGD_LR, initial_image, median_filter, step_schedule, stylize
 from fastnst.image import load_image, to_tensor
 from fastnst.losses import tv_loss
 from fastnst.perceptual import LossConfig, PerceptualLoss
@@ -43,7 +43,7 @@ def check_result(image, history, content, iterations):
     assert history[-1]["total"] < history[0]["total"]
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "sgd"])
 def test_stylize_reduces_loss(setup, optimizer):
     content, loss = setup
     image, history = stylize(content, loss, iterations=6, optimizer=optimizer)
@@ -101,8 +101,8 @@ def test_zero_iterations_refused(setup):
 
 def test_unknown_optimizer_refused(setup):
     content, loss = setup
-    with pytest.raises(FastNSTError, match="sgd"):
-        stylize(content, loss, iterations=2, optimizer="sgd")
+    with pytest.raises(FastNSTError, match="lbfgs, adam or sgd"):
+        stylize(content, loss, iterations=2, optimizer="rmsprop")
 
 
 def test_unknown_init_refused(setup):
@@ -111,7 +111,7 @@ def test_unknown_init_refused(setup):
         stylize(content, loss, iterations=2, init="zeros")
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "sgd"])
 def test_callback_once_per_iteration(setup, optimizer):
     content, loss = setup
     calls = []
@@ -126,7 +126,7 @@ def test_callback_once_per_iteration(setup, optimizer):
     assert [c[1] for c in calls] == history
     # The image handed over is a snapshot, not the live tensor being optimized.
     assert not torch.equal(calls[0][2], calls[-1][2])
-    if optimizer == "adam":  # Adam's pixels are kept in [0, 1] after every step
+    if optimizer != "lbfgs":  # Adam's and SGD's pixels are kept in [0, 1] after every step
         assert all(c[2].min() >= 0 and c[2].max() <= 1 for c in calls)
 
 
@@ -136,6 +136,15 @@ def test_lr_sets_adam_step_size(setup):
     _, h2 = stylize(content, loss, iterations=2, optimizer="adam", lr=5e-2)
     # Adam's first step moves each pixel by ~lr: a larger lr reduces the loss more in one step.
     assert h2[1]["total"] < h1[1]["total"]
+
+
+def test_sgd_step_scales_with_pixels_and_decays_by_0_96_per_100_steps():
+    first, gamma = step_schedule("sgd", None, 128 * 128)
+    assert first == pytest.approx(SGD_LR * 128 * 128)
+    assert step_schedule("sgd", None, 256 * 256)[0] == pytest.approx(4 * first)
+    assert step_schedule("sgd", 1e-3, 100)[0] == pytest.approx(0.1)
+    assert gamma**100 == pytest.approx(0.96)
+    assert step_schedule("adam", None, 10_000) == (0.02, 1.0)
 
 
 def test_stylize_does_not_modify_content(setup):
