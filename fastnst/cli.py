@@ -762,7 +762,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     return p
 
 
-# Models trained and exported by this project (issue 5), one <style>.onnx per style. Found next to
+# Models trained and exported by this project, one <style>.onnx per style. Found next to
 # the package, i.e. in a clone or an editable install.
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "exported"
 
