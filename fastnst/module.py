@@ -64,6 +64,7 @@ class StyleTransferModule(pl.LightningModule):
         lr_warmup_steps: int = 0,
         lr_decay: str = "constant",
         style_ramp_steps: int = 0,
+        reconstruct_steps: int = 0,
         style_name: str = "",
         style_sha256: str = "",
         image_size: int = 256,
@@ -73,7 +74,8 @@ class StyleTransferModule(pl.LightningModule):
         super().__init__()
         if lr_decay not in LR_DECAYS:
             raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
-        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps)):
+        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps),
+                            ("reconstruct_steps", reconstruct_steps)):
             if value < 0:
                 raise FastNSTError(f"{name} must be >= 0, got {value}")
         self.save_hyperparameters(ignore=["vgg", "style_image", "loss"])
@@ -100,14 +102,30 @@ class StyleTransferModule(pl.LightningModule):
             # The style weight grows linearly from 0 over the first steps: the net first learns to
             # keep the photo, then paints over it (a from-scratch net at full style weight settles
             # on the painting's texture and drops the photo).
-            terms["style"] = terms["style"] * style_ramp(self.global_step, self.hparams.style_ramp_steps)
+            # The ramp starts when the photo-reconstruction warm start (reconstruct_steps) ends.
+            step = self.global_step - self.hparams.get("reconstruct_steps", 0)
+            terms["style"] = terms["style"] * style_ramp(step, self.hparams.style_ramp_steps)
             terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         on_step = stage == "train"
         self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, prog_bar=on_step, on_step=on_step,
                       on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
         return terms["total"], stylized
 
+    def _reconstruct_step(self, batch: torch.Tensor) -> torch.Tensor:
+        """Warm start: pixel MSE between net(photo) and the photo, no VGG (a few % of a full step).
+
+        Departure from Johnson et al., who train from a random init: a random net's output has no
+        photo in it, and the style term is then cheaper to lower by painting texture everywhere
+        than by learning to keep the subject (the posterized blobs of a from-scratch net at a high
+        style weight). A net that already reproduces the photo starts the perceptual loss with its
+        content term at ~0."""
+        loss = torch.nn.functional.mse_loss(self.net(batch).float(), batch.float())
+        self.log("train/reconstruct", loss, prog_bar=True, batch_size=batch.shape[0])
+        return loss
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        if self.global_step < self.hparams.get("reconstruct_steps", 0):
+            return self._reconstruct_step(batch)
         return self._step(batch, "train")[0]
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:

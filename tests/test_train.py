@@ -307,6 +307,21 @@ def test_style_ramp_grows_linearly_to_one():
     assert style_ramp(0, 0) == 1.0
 
 
+def test_reconstruct_steps_train_the_net_to_return_the_photo_without_vgg(monkeypatch):
+    torch.manual_seed(0)
+    vgg = VGGFeatures(LossConfig().layers)
+    module = StyleTransferModule(vgg, torch.rand(1, 3, 32, 32), width=4, n_residual=1, reconstruct_steps=1)
+    photos = torch.rand(2, 3, 16, 16)
+    monkeypatch.setattr(module, "log", lambda *a, **k: None)
+    monkeypatch.setattr(type(module), "global_step", property(lambda self: 0))
+    monkeypatch.setattr(vgg, "forward", lambda *a, **k: pytest.fail("the warm start must not run VGG"))
+    loss = module.training_step(photos, 0)
+    assert loss.item() == pytest.approx(torch.mean((module.net(photos) - photos) ** 2).item(), rel=1e-5)
+    monkeypatch.setattr(type(module), "global_step", property(lambda self: 1))
+    with pytest.raises(pytest.fail.Exception, match="must not run VGG"):
+        module.training_step(photos, 0)  # the perceptual loss from step reconstruct_steps on
+
+
 def test_training_precision_picks_bf16_only_where_native():
     assert training_precision("32-true") == "32-true" and training_precision("bf16-mixed") == "bf16-mixed"
     expected = "bf16-mixed" if native_bf16("cpu") else "32-true"
@@ -316,7 +331,7 @@ def test_training_precision_picks_bf16_only_where_native():
 def test_recipe_options_train_and_reach_the_checkpoint(setup):
     run = setup / "recipe"
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
-                                         "style-octaves": 2, "image-size": 32, "log-every": 1})
+                                         "style-octaves": 2, "reconstruct-steps": 1, "image-size": 32, "log-every": 1})
     assert train_main(args) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # scheduler state too: no pickled objects
     assert any(k.endswith("_d2") for k in ckpt["state_dict"]), "the half-size style Grams are saved"
@@ -326,7 +341,8 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
     assert "time/train_seconds" in header, "wall time is logged beside the losses"
 
 
-@pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0")])
+@pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0"),
+                                  ("--reconstruct-steps", "-2")])
 def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
     assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
     err = capsys.readouterr().err
