@@ -105,30 +105,33 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             return {k: v.detach() for k, v in self.vgg(content, self.config.content_layers).items()}
 
+    def layer_terms(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The unweighted relative error of every layer: {"content_<layer>", "style_<layer><octave suffix>"}.
+
+        image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``. fp32 scalars."""
+        cfg = self.config
+        feats = self.vgg(image)
+        terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
+                 for k in cfg.content_layers}
+        for octave in range(cfg.style_octaves):
+            f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
+            sfx = octave_suffix(octave)
+            for k in cfg.style_layers:
+                terms[f"style_{k}{sfx}"] = (style_loss(f[k], getattr(self, f"gram_{k}{sfx}"))
+                                            * getattr(self, f"gram_scale_{k}{sfx}"))
+        return terms
+
     def forward(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``.
 
         Returns the weighted terms {"content", "style", "tv"} and their sum "total" (fp32 scalars).
         """
         cfg = self.config
-        feats = self.vgg(image)
+        layers = self.layer_terms(image, targets)
         zero = image.new_zeros((), dtype=torch.float32)
-        content = sum(
-            (content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12) for k in cfg.content_layers),
-            zero,
-        )
-        style = zero
-        for octave in range(cfg.style_octaves):
-            f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
-            sfx = octave_suffix(octave)
-            style = style + sum(
-                (style_loss(f[k], getattr(self, f"gram_{k}{sfx}")) * getattr(self, f"gram_scale_{k}{sfx}")
-                 for k in cfg.style_layers),
-                zero,
-            )
         terms = {
-            "content": cfg.content_weight * content,
-            "style": cfg.style_weight * style,
+            "content": cfg.content_weight * sum((v for k, v in layers.items() if k.startswith("content_")), zero),
+            "style": cfg.style_weight * sum((v for k, v in layers.items() if k.startswith("style_")), zero),
             "tv": cfg.tv_weight * tv_loss(image),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]

@@ -256,6 +256,23 @@ def test_terms_and_total(vgg, images):
     assert terms["total"].item() == pytest.approx((terms["content"] + terms["style"] + terms["tv"]).item(), rel=1e-6)
 
 
+def test_layer_terms_are_the_unweighted_parts_of_the_weighted_sums(vgg, images):
+    content, style = images
+    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers,
+                     content_weight=2.0, style_weight=5.0, style_octaves=2)
+    loss = PerceptualLoss(vgg, style, cfg)
+    image, targets = torch.rand(1, 3, 24, 24), loss.content_targets(content)
+    layers, terms = loss.layer_terms(image, targets), loss(image, targets)
+    assert set(layers) == {"content_relu2_2"} | {f"style_{k}{sfx}" for k in SMALL.style_layers for sfx in ("", "_d2")}
+    assert layers["content_relu2_2"].item() == pytest.approx(
+        (content_loss(vgg(image)["relu2_2"], targets["relu2_2"]) / targets["relu2_2"].pow(2).mean()).item(), rel=1e-5)
+    style_sum = sum(v.item() for k, v in layers.items() if k.startswith("style_"))
+    assert terms["style"].item() == pytest.approx(5.0 * style_sum, rel=1e-5)
+    assert terms["content"].item() == pytest.approx(2.0 * layers["content_relu2_2"].item(), rel=1e-5)
+    assert layers["style_relu1_1"].item() == pytest.approx(
+        (style_loss(vgg(image)["relu1_1"], loss.gram_relu1_1) * loss.gram_scale_relu1_1).item(), rel=1e-5)
+
+
 def test_content_term_zero_for_content_image(vgg, images):
     content, style = images
     loss = PerceptualLoss(vgg, style, SMALL)
