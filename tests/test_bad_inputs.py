@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fastnst.cli import gatys_main, stylize_main
+from fastnst.cli.gatys import gatys_main
+from fastnst.cli.stylize import stylize_main
 from fastnst.data import StyleDataModule
 from fastnst.perceptual import LossConfig
 from fastnst.vgg import VGGFeatures

@@ -8,7 +8,7 @@ import torch
 from conftest import one_line_error
 from PIL import Image
 
-from fastnst.cli import gatys_main
+from fastnst.cli.gatys import gatys_main
 from fastnst.perceptual import LossConfig
 from fastnst.vgg import VGGFeatures
 

@@ -19,7 +19,7 @@ from conftest import one_line_error
 from PIL import Image
 from tiny_models import tiny_models, write_photo
 
-from fastnst.cli import stylize_main
+from fastnst.cli.stylize import stylize_main
 from fastnst.image import image_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,7 +300,7 @@ def test_an_output_format_pillow_cannot_write_fails_before_the_model_is_loaded(t
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the output format was checked")
 
-    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
     write_photo(tmp_path / "in.png", 20, 20)
     for name, message in (("out.xbm", "cannot write RGB"), ("out.gif", "256 colours"), ("out.ico", "icon")):
         assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(tmp_path / name)]) == 2
@@ -407,7 +407,7 @@ def test_an_output_name_longer_than_the_file_system_takes_fails_before_the_model
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the output name was checked")
 
-    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
     write_photo(tmp_path / "in.png", 20, 20)
     out = tmp_path / ("x" * 300 + ".png")
     assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(out)]) == 2

@@ -15,7 +15,8 @@ from conftest import one_line_error
 from PIL import Image
 
 from fastnst.checkpoint import load_transformer
-from fastnst.cli import train_main, training_precision
+from fastnst.cli.train import train_main
+from fastnst.training import training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
 from fastnst.module import StyleTransferModule, lr_factor, style_ramp
@@ -246,10 +247,10 @@ def test_resume_of_a_bad_checkpoint_is_one_line_and_keeps_the_config(setup, tmp_
 
 
 @pytest.mark.parametrize("option, fragment", [
-    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"),
+    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "lr must be"), (["--lr", "0"], "lr must be"),
     (["--style-weight", "nan"], "finite"), (["--content-weight", "inf"], "finite"),
-    (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-1"], "--max-steps"),
-    (["--num-workers", "-1"], "--num-workers"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
+    (["--max-steps", "0"], "max_steps must be >= 1"), (["--max-steps", "-1"], "max_steps must be >= 1"),
+    (["--num-workers", "-1"], "num_workers must be >= 0"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
     (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size")])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(setup, capsys, option, fragment):
     assert train_main(base_args(setup, "badopts") + option) == 2
