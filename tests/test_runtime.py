@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_importing_runtime_does_not_import_torch():
-    code = "import sys, fastnst.runtime; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = ("import sys, fastnst, fastnst.runtime, fastnst.cli, fastnst.cli.stylize\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -43,6 +44,23 @@ def test_onnx_model_runs_without_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Image.open(dst).size == (56, 40)
+
+
+def test_the_console_command_stylizes_without_torch_and_names_the_extra_for_training(tmp_path):
+    """The light install: `fastnst stylize` works, `fastnst train` says what to install, in one line."""
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 40, 56)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    prelude = "import sys; sys.modules['torch'] = None\nfrom fastnst.cli import main\n"
+    stylize = prelude + f"sys.exit(main(['stylize', {str(tiny_models().onnx)!r}, {str(src)!r}, '-o', {str(dst)!r}]))"
+    result = subprocess.run([sys.executable, "-c", stylize], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(dst).size == (56, 40)
+    for command in ("train", "gatys", "export"):
+        code = prelude + f"sys.exit(main([{command!r}, '--help']))"
+        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and 'pip install "fastnst[train]"' in result.stderr
 
 
 def test_session_uses_all_graph_optimizations_and_physical_cores():
