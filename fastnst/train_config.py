@@ -10,12 +10,19 @@ where ``loss`` below overrides them for training.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastnst.errors import FastNSTError
 from fastnst.perceptual import LossConfig
 from fastnst.transformer import DEFAULT_WIDTH
+
+
+def read_holdout(path: str | os.PathLike) -> list[str]:
+    """Photo file names, one a line; blank lines and '#' comments ignored (configs/holdout.txt)."""
+    lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
+    return [line for line in lines if line]
 
 
 def opt(default, help: str):
@@ -104,8 +111,6 @@ class TrainConfig:
         if self.holdout_file is None:
             return self.holdout
         try:
-            lines = Path(self.holdout_file).read_text().splitlines()
+            return self.holdout + tuple(read_holdout(self.holdout_file))
         except OSError as e:
             raise FastNSTError(f"holdout_file {self.holdout_file}: cannot read ({e.strerror or e})") from None
-        names = [line.split("#")[0].strip() for line in lines]
-        return self.holdout + tuple(n for n in names if n)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import one_line_error
+from conftest import one_line_error, write_random_vgg
 from PIL import Image
 
 from fastnst import TrainConfig, train
@@ -25,7 +25,6 @@ from fastnst.errors import FastNSTError
 from fastnst.module import StyleTransferModule, lr_factor, style_ramp
 from fastnst.perceptual import LossConfig
 from fastnst.stylize import native_bf16
-from fastnst.vgg import VGGFeatures
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -50,8 +49,7 @@ def setup(tmp_path_factory):
     (root / "data" / "notes.jpg").write_text("not an image")
     (root / "data" / "empty.png").write_bytes(b"")
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / "style.png")
-    torch.manual_seed(0)
-    torch.save(VGGFeatures(LossConfig().layers).state_dict(), root / "vgg.pth")
+    write_random_vgg(root / "vgg.pth")
     return root
 
 

@@ -31,9 +31,10 @@ def stylize_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "or a model file: exported .onnx, training .ckpt or transformer.pt")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (the images directly in them) or quoted glob patterns")
-    p.add_argument("-o", "--output", type=output_path, required=True,
+    p.add_argument("-o", "--output", type=output_path, default=None,
                    help="output image (one input) or folder (created; results keep the input file names, "
-                        "as .png where that format cannot be written or would lose colours: GIF, ICO)")
+                        "as .png where that format cannot be written or would lose colours: GIF, ICO); "
+                        "unset, for one input file: <photo>_<style>.<ext> in the current folder")
     p.add_argument("--max-size", type=int, default=StylizeOptions.max_size, metavar="PX",
                    help="shrink so the longer side is at most this; unset: keep the size")
     p.add_argument("--preserve-color", action="store_true", default=StylizeOptions.preserve_color,
@@ -104,7 +105,7 @@ class BarProgress(Progress):
 
 
 def stylize_command(args: argparse.Namespace) -> int:
-    from fastnst.inputs import expand_inputs, output_is_folder, plan_outputs
+    from fastnst.inputs import expand_inputs, output_is_folder, output_name, plan_outputs
     from fastnst.memory import TILE_STEP, default_budget, largest_tile
 
     # Everything cheap first: options, inputs, outputs, then the model; stylize_files checks every
@@ -115,6 +116,11 @@ def stylize_command(args: argparse.Namespace) -> int:
     budget = default_budget() if args.max_memory is None else int(args.max_memory * 2**30)
     model_path = resolve_model(args.model, args.precision, args.device)
     inputs = expand_inputs(args.inputs)
+    if args.output is None:
+        if len(inputs) != 1 or not inputs[0].explicit:
+            raise FastNSTError("several inputs (or a folder or glob) need an output folder: give -o FOLDER")
+        args.output = Path(Path(output_name(inputs[0].path)).stem + f"_{model_path.stem}"
+                           + Path(output_name(inputs[0].path)).suffix)
     folder = output_is_folder(args.output)
     outputs = plan_outputs(inputs, args.output, folder)
     for out in outputs:
