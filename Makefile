@@ -17,18 +17,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# The tested CPU build first, so the range in pyproject.toml is already satisfied.
 	$(PY) -m pip install "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[train,dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
 # The main job on a shipped model: one forward pass, a second or two on a CPU.
 demo: $(VENV)/.installed
-	$(PY) scripts/stylize.py mosaic fastnst/assets/sample_photo.jpg -o out/demo.jpg --overwrite
+	$(VENV)/bin/fastnst stylize mosaic fastnst/assets/sample_photo.jpg -o out/demo.jpg --overwrite
 
 # The slow reference path on the bundled assets (100 L-BFGS iterations at 256 px: about a minute).
 demo-gatys: $(VENV)/.installed
-	$(PY) scripts/gatys.py --content fastnst/assets/sample_photo.jpg --style fastnst/assets/sample_style.png \
+	$(VENV)/bin/fastnst gatys --content fastnst/assets/sample_photo.jpg --style fastnst/assets/sample_style.png \
 		--size 256 --iterations 100 -o out/demo_gatys.jpg --overwrite
 
 # The browser app (web/): onnxruntime-web from npm, at the version web/package-lock.json pins.

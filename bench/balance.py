@@ -1,6 +1,6 @@
 """The training objective's own terms on any model's outputs: where does it rank them?
 
-    python bench/balance.py --style ../shared/data/style/wave_lengstrom.jpg \\
+    python -m bench.balance --style ../shared/data/style/wave_lengstrom.jpg \\
         exported/wave.onnx ../shared/peers/wave.onnx --limit 4
 
 For each model, the relative per-layer terms that training minimizes (perceptual.PerceptualLoss:
@@ -12,21 +12,16 @@ makes the training loss prefer one over the other: a diagnostic of the loss bala
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from score import SIZE, onnx_model, read_holdout  # noqa: E402
-
-from fastnst.image import load_image, to_tensor  # noqa: E402
-from fastnst.perceptual import LossConfig, PerceptualLoss  # noqa: E402
-from fastnst.vgg import load_vgg  # noqa: E402
+from bench.score import HOLDOUT, REPO, SIZE, onnx_model
+from fastnst.image import load_image, to_tensor
+from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.train_config import read_holdout
+from fastnst.vgg import load_vgg
 
 CONTENT_LAYERS = ("relu2_2", "relu3_3")
 STYLE_LAYERS = LossConfig().style_layers
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vgg-weights", default=None)
     args = p.parse_args(argv)
     rows = balance({str(m): onnx_model(m) for m in args.models}, args.style, args.content_dir,
-                   read_holdout()[: args.limit], args.vgg_weights)
+                   read_holdout(HOLDOUT)[: args.limit], args.vgg_weights)
     keys = [f"content_{k}" for k in CONTENT_LAYERS] + [f"style_{k}" for k in STYLE_LAYERS] + ["style_sum"]
     print("| output | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")

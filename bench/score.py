@@ -1,6 +1,6 @@
 """A fixed scorer for any ONNX style model with our contract, whoever trained it.
 
-    python bench/score.py --style ../shared/data/style/wave_lengstrom.jpg \
+    python -m bench.score --style ../shared/data/style/wave_lengstrom.jpg \
         exported/wave.onnx ../shared/peers/wave.onnx --sheet out/wave_sheet.png
 
 The contract it needs is only the graph's: input ``image`` float32 [N, 3, H, W] RGB in [0, 1],
@@ -25,31 +25,24 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from fastnst.image import load_image, to_tensor
+from fastnst.losses import content_loss, gram, style_loss
+from fastnst.train_config import read_holdout
+from fastnst.vgg import load_vgg
 
-from fastnst.image import load_image, to_tensor  # noqa: E402
-from fastnst.losses import content_loss, style_loss, gram  # noqa: E402
-from fastnst.vgg import load_vgg  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 CONTENT_LAYER = "relu2_2"
 STRUCTURE_LAYER = "relu3_4"
 SIZE = 512
 HOLDOUT = REPO / "configs" / "holdout.txt"
-
-
-def read_holdout(path: Path = HOLDOUT) -> list[str]:
-    """Photo file names, one a line; blank lines and '#' comments ignored."""
-    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line]
 
 
 def structure(photo: torch.Tensor, out: torch.Tensor) -> float:

@@ -1,8 +1,8 @@
 """Speed benchmark: the pytorch/examples reference against fastnst, on this machine, in one run.
 
-    python bench/speed.py                 # CPU; writes the table into BENCHMARKS.md
-    python bench/speed.py --device cuda   # the same on a GPU (its own section)
-    python bench/speed.py --quick         # fewer repeats and sizes, for a smoke run
+    python -m bench.speed                 # CPU; writes the table into BENCHMARKS.md
+    python -m bench.speed --device cuda   # the same on a GPU (its own section)
+    python -m bench.speed --quick         # fewer repeats and sizes, for a smoke run
 
 Every number is the median of --repeats timed runs after --warmup untimed ones. Ratios are what
 count: these machines are noisy. Weights are random (speed does not depend on their values); the
@@ -23,20 +23,18 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from reference import ReferenceTrainer, ReferenceTransformerNet  # noqa: E402
-from sections import write_section  # noqa: E402
-
-from fastnst.perceptual import LossConfig, PerceptualLoss  # noqa: E402
-from fastnst.stylize import TorchStylizer, native_bf16  # noqa: E402
-from fastnst.transformer import DEFAULT_WIDTH, TransformerNet  # noqa: E402
-from fastnst.vgg import VGGFeatures  # noqa: E402
+from bench.reference import ReferenceTrainer, ReferenceTransformerNet
+from bench.sections import write_section
+from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.stylize import TorchStylizer, native_bf16
+from fastnst.train_config import TrainConfig
+from fastnst.training import training_precision
+from fastnst.transformer import TransformerNet
+from fastnst.vgg import VGGFeatures
 
 MARK_BEGIN, MARK_END = "<!-- speed:{} begin -->", "<!-- speed:{} end -->"
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_WIDTH = DEFAULT_WIDTH  # the models in exported/ use the default width (tests/test_shipped.py)
+SHIPPED_WIDTH = TrainConfig.width  # the models in exported/ use the default width (tests/test_shipped.py)
 ORT_SHIPPED = f"ours ONNX Runtime fp32 (width {SHIPPED_WIDTH}, shipped .onnx)"
 BF16 = f"ours PyTorch bf16 channels-last (width {SHIPPED_WIDTH}, shipped .pt)"
 
@@ -71,12 +69,12 @@ def peak_gflops(device: torch.device, dtype: torch.dtype, sync) -> float:
 def ort_session(net: torch.nn.Module, tmp: Path, name: str):
     """Export ``net`` (verified) and open it with the runtime's tuned onnxruntime session."""
     from fastnst.export import export_onnx
-    from fastnst.runtime import OnnxStylizer
+    from fastnst.runtime import open_model
 
     path = tmp / f"{name}.onnx"
     export_onnx(net, path, {"style_name": name, "style_sha256": "", "image_size": 256, "loss": {},
                             "fastnst_version": "bench"})
-    return OnnxStylizer(path)
+    return open_model(path)
 
 
 def main() -> None:
@@ -119,14 +117,15 @@ def main() -> None:
     slim_bf16 = TorchStylizer(TransformerNet(width=SHIPPED_WIDTH), device=dev, precision="bf16")
     on_cpu = dev.type == "cpu"
     with tempfile.TemporaryDirectory() as tmp:
+        # {label: (first-layer width, run)}: the width says which net's FLOPs a variant runs.
         variants = {
-            "ours eager fp32 (width 32)": lambda x: full(x),
-            BF16: lambda x: slim_bf16(x.cpu().numpy()),
+            "ours eager fp32 (width 32)": (32, lambda x: full(x)),
+            BF16: (SHIPPED_WIDTH, lambda x: slim_bf16(x.cpu().numpy())),
         }
         if on_cpu:
             w32, w16 = ort_session(full, Path(tmp), "w32"), ort_session(slim, Path(tmp), "w16")
-            variants["ours ONNX Runtime fp32 (width 32)"] = lambda x: w32(x.numpy())
-            variants[ORT_SHIPPED] = lambda x: w16(x.numpy())
+            variants["ours ONNX Runtime fp32 (width 32)"] = (32, lambda x: w32(x.numpy()))
+            variants[ORT_SHIPPED] = (SHIPPED_WIDTH, lambda x: w16(x.numpy()))
         for size in sizes:
             x = torch.rand(1, 3, size, size, device=dev)
             with torch.inference_mode():
@@ -135,16 +134,16 @@ def main() -> None:
                 row(f"inference {size}²: reference eager fp32 (width 32)", f"{t_ref * 1e3:.0f} ms",
                     f"{gf:.1f} GFLOP, {gf / t_ref:.0f} GFLOP/s")
                 gflop = {w: flops(lambda: n(x)) / 1e9 for w, n in ((32, full), (SHIPPED_WIDTH, slim))}
-                for name, fn in variants.items():
+                for name, (width, fn) in variants.items():
                     t = timeit(lambda: fn(x), W, R, sync)
-                    g = gflop[32 if "width 32" in name else SHIPPED_WIDTH]
+                    g = gflop[width]
                     row(f"inference {size}²: {name}", f"{t * 1e3:.0f} ms",
                         f"**{t_ref / t:.2f}x** vs reference; {g:.1f} GFLOP, {g / t:.0f} GFLOP/s")
         x8 = torch.rand(8, 3, 256, 256, device=dev)
         with torch.inference_mode():
             t_ref = timeit(lambda: ref(x8 * 255), W, R, sync)
             row("batch 8 at 256²: reference eager fp32", f"{8 / t_ref:.1f} img/s")
-            for name, fn in variants.items():
+            for name, (_, fn) in variants.items():
                 t = timeit(lambda: fn(x8), W, R, sync)
                 row(f"batch 8 at 256²: {name}", f"{8 / t:.1f} img/s", f"{t_ref / t:.2f}x")
 
@@ -165,14 +164,14 @@ def main() -> None:
                 f"**{t_ref / t_ours:.2f}x**; {gf_ours:.0f} GFLOP/step, {gf_ours / t_ours:.0f} GFLOP/s")
 
         # ---- Gatys ------------------------------------------------------------------------
-        # What scripts/stylize.py runs for a shipped style by default (cli.resolve_model).
+        # What `fastnst stylize` runs for a shipped style by default (models.resolve_model).
         fastest = BF16 if native_bf16(dev) or not on_cpu else ORT_SHIPPED
         x512 = torch.rand(1, 3, 512, 512, device=dev)
         with torch.inference_mode():
-            t_fast = timeit(lambda: variants[fastest](x512), W, R, sync)
+            t_fast = timeit(lambda: variants[fastest][1](x512), W, R, sync)
         gatys_rows(row, dev, args, t_fast, fastest, sync)
 
-    write_table(args.output, dev, rows, " ".join(["python", "bench/speed.py", *sys.argv[1:]]))
+    write_table(args.output, dev, rows, " ".join(["python", "-m", "bench.speed", *sys.argv[1:]]))
 
 
 def gatys_rows(row, dev, args, t_fast: float, fastest: str, sync) -> None:
@@ -180,13 +179,13 @@ def gatys_rows(row, dev, args, t_fast: float, fastest: str, sync) -> None:
     shipped model's loss on the bundled sample photo (the fast path's quality, so equal quality)."""
     from fastnst import gatys
     from fastnst.image import load_image, to_tensor
-    from fastnst.runtime import OnnxStylizer
+    from fastnst.runtime import open_model
     from fastnst.vgg import load_vgg
 
     content = to_tensor(load_image(REPO / "fastnst" / "assets" / "sample_photo.jpg", 512, upscale=True)).to(dev)
     model, style_file = None, None
     if args.model.is_file():
-        model = OnnxStylizer(args.model)
+        model = open_model(args.model)
         style_file = next((p for p in sorted(args.styles.glob("*")) if p.stem == model.meta["style_name"]), None)
     try:
         if model is None:
@@ -234,11 +233,10 @@ def time_lightning_step(dev, batch, style, warmup, repeats, width=None) -> tuple
     (all but ``width`` when given); also its GFLOP per step and the width used."""
     import pytorch_lightning as pl
 
-    from fastnst.cli import RunConfig
     from fastnst.module import StyleTransferModule
 
     cfg = LossConfig()
-    run = RunConfig()
+    run = TrainConfig()
     model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg, **({} if width is None else {"width": width}))
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -254,7 +252,7 @@ def time_lightning_step(dev, batch, style, warmup, repeats, width=None) -> tuple
             times.append(time.perf_counter() - self.t)
 
     loader = torch.utils.data.DataLoader([b for b in batch.cpu()] * (warmup + repeats), batch_size=len(batch))
-    trainer = pl.Trainer(max_steps=warmup + repeats, precision=run.precision, accelerator=dev.type, devices=1,
+    trainer = pl.Trainer(max_steps=warmup + repeats, precision=training_precision(run.precision, dev.type), accelerator=dev.type, devices=1,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[Clock()])
     trainer.fit(model, loader)

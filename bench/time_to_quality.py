@@ -1,6 +1,6 @@
 """Quality against training wall time: every periodic checkpoint of a run, through the fixed scorer.
 
-    python bench/time_to_quality.py runs/wave --style ../shared/data/style/wave_lengstrom.jpg \
+    python -m bench.time_to_quality runs/wave --style ../shared/data/style/wave_lengstrom.jpg \
         --peer ../shared/peers/wave.onnx --plot docs/time_to_quality_wave.png --limit 10
 
 A run trained with ``--keep-checkpoints -1`` keeps ``checkpoints/stepNNNNNNN.ckpt`` every
@@ -16,18 +16,15 @@ import argparse
 import csv
 import json
 import re
-import sys
 from pathlib import Path
 
 import torch
 
+from bench.score import HOLDOUT, means, onnx_model, score_models
+from fastnst.checkpoint import load_transformer
+from fastnst.train_config import read_holdout
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from score import HOLDOUT, means, onnx_model, read_holdout, score_models  # noqa: E402
-
-from fastnst.checkpoint import load_transformer  # noqa: E402
 
 METRICS = ("style", "content", "structure")
 

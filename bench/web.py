@@ -1,7 +1,7 @@
 """Seconds per 512² image: the web app in headless Chromium (onnxruntime-web, WASM) vs Python onnxruntime.
 
-    python bench/web.py                    # writes its section into BENCHMARKS.md
-    python bench/web.py --repeats 3 --no-write
+    python -m bench.web                    # writes its section into BENCHMARKS.md
+    python -m bench.web --repeats 3 --no-write
 
 Same model (exported/<--style>.onnx), same 512x512 photo, same machine, one run. The four
 variants are interleaved, one image each per round, so background load hits them alike; each
@@ -30,16 +30,13 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
+from bench.browser import (chromium, find_chromium, missing, open_app, outcomes, served, set_control, upload,
+                           wait_for_result)
+from bench.sections import write_section
+from fastnst.onnx_stylizer import physical_cores
+from fastnst.runtime import OnnxStylizer, run_image, stylize_image
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests"))  # the Chromium/page helpers the browser tests use
-
-from browser import (chromium, find_chromium, missing, open_app, outcomes, served, set_control, upload,  # noqa: E402
-                     wait_for_result)
-from sections import write_section  # noqa: E402
-
-from fastnst.runtime import OnnxStylizer, physical_cores, run_image, stylize_image  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- web begin -->", "<!-- web end -->"
 SIZE = 512
@@ -120,7 +117,7 @@ def main() -> None:
             f"Model `exported/{args.style}.onnx` on a {SIZE}x{SIZE} photo; median of {args.repeats} interleaved "
             f"rounds after {args.warmup} warm-up; 1-minute load average {load_before:.1f} before and "
             f"{os.getloadavg()[0]:.1f} after on {os.cpu_count()} CPUs (other work shared the machine). "
-            "Reproduce: `python bench/web.py`\n\n"
+            "Reproduce: `python -m bench.web`\n\n"
             "| runtime | network s/image | whole image s |\n|---|---|---|\n" + "\n".join(rows) + "\n")
     print(body)
     if not args.no_write:

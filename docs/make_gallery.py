@@ -19,13 +19,11 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from quality import find_style  # noqa: E402
-from sections import write_section  # noqa: E402
-
-from fastnst.runtime import OnnxStylizer, StylizeOptions, stylize_file  # noqa: E402
+from bench.quality import find_style  # noqa: E402
+from bench.sections import write_section  # noqa: E402
+from fastnst.runtime import StylizeOptions, open_model, stylize_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN, MARK_END = "<!-- gallery begin -->", "<!-- gallery end -->"
@@ -60,14 +58,15 @@ def main() -> None:
         thumb(args.content / name, args.out / f"photo_{i + 1}.jpg", args.thumb)
     lines = ""
     for model_path in models:
-        model = OnnxStylizer(model_path)
+        model = open_model(model_path)
         style = model_path.stem
         style_file = find_style(args.styles, model.meta["style_name"], model.meta["style_sha256"], model_path)
         thumb(style_file, args.out / f"{style}.jpg", args.thumb // 2)
         cells = [f"**{style}**<br>![{style}]({rel}/{style}.jpg)"]
         for i, name in enumerate(photos):
             out = args.out / f"{style}_{i + 1}.jpg"
-            stylize_file(model, args.content / name, out, StylizeOptions(max_size=args.size))  # the user's path
+            # The user's path (runtime.stylize_file); a regenerated gallery replaces the old images.
+            stylize_file(model, args.content / name, out, StylizeOptions(max_size=args.size), existing="replace")
             thumb(out, out, args.thumb)
             cells.append(f"![{style} {i + 1}]({rel}/{style}_{i + 1}.jpg)")
         lines += "| " + " | ".join(cells) + " |\n"

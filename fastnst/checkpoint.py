@@ -27,7 +27,7 @@ from fastnst.errors import FastNSTError
 from fastnst.files import atomic_write
 from fastnst.transformer import TransformerNet
 
-FORMAT = "fastnst-transformer"
+PT_FORMAT = "fastnst-transformer"  # the "format" key of transformer.pt (ONNX files: onnx_contract.ONNX_FORMAT)
 VERSION = 1
 
 
@@ -54,7 +54,7 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 def save_transformer(net: TransformerNet, path: str | os.PathLike, meta: dict) -> None:
     """Write ``transformer.pt`` (see module doc) atomically."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    atomic_torch_save({"format": FORMAT, "version": VERSION, "model": model_info(net), "state_dict": state,
+    atomic_torch_save({"format": PT_FORMAT, "version": VERSION, "model": model_info(net), "state_dict": state,
                        "meta": meta}, path)
 
 
@@ -101,7 +101,7 @@ def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
     """
     path = Path(path)
     obj = read_checkpoint(path)
-    if obj.get("format") == FORMAT:
+    if obj.get("format") == PT_FORMAT:
         info, state, meta = obj.get("model"), obj.get("state_dict"), obj.get("meta", {})
     elif isinstance(obj.get("fastnst"), dict) and isinstance(obj.get("state_dict"), dict):
         info, meta = obj["fastnst"].get("model"), obj["fastnst"].get("meta", {})

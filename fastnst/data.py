@@ -19,7 +19,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from fastnst.errors import FastNSTError
-from fastnst.image import open_image
+from fastnst.image import open_image, to_float
+from fastnst.train_config import TrainConfig
 
 TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -107,7 +108,7 @@ class CropDataset(Dataset):
                 im = random_crop(im, self.size, random, self.photo_size)
             else:
                 im = center_crop(im, self.size, self.photo_size)
-            return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+            return torch.from_numpy(to_float(np.asarray(im, dtype=np.uint8))).permute(2, 0, 1)
         raise FastNSTError("no training image could be read")
 
 
@@ -138,13 +139,14 @@ class StyleDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "",
-        image_size: int = 256,
-        batch_size: int = 4,
-        val_size: int = 8,
-        holdout: tuple[str, ...] = (),
-        photo_size: int = 0,
-        num_workers: int = 2,
-        seed: int = 0,
+        # The defaults are TrainConfig's (train_config.py), the one place training defaults live.
+        image_size: int = TrainConfig.image_size,
+        batch_size: int = TrainConfig.batch_size,
+        val_size: int = TrainConfig.val_size,
+        holdout: tuple[str, ...] = TrainConfig.holdout,
+        photo_size: int = TrainConfig.photo_size,
+        num_workers: int = TrainConfig.num_workers,
+        seed: int = TrainConfig.seed,
     ):
         super().__init__()
         if image_size < 16:

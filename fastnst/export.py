@@ -1,4 +1,4 @@
-"""Export a TransformerNet to ONNX with the contract in runtime.py, and prove the file is right.
+"""Export a TransformerNet to ONNX with the contract in onnx_contract.py, and prove the file is right.
 
 ``export_onnx(net, path, meta)`` is the one entry point (training calls it at the end of a run,
 scripts/export.py calls it via ``export_checkpoint``). After writing, it runs ``onnx.checker``
@@ -33,7 +33,8 @@ import fastnst
 from fastnst.checkpoint import check_finite, load_transformer, model_info
 from fastnst.errors import FastNSTError
 from fastnst.files import atomic_write
-from fastnst.runtime import FORMAT, INPUT_NAME, METADATA_PREFIX, MIN_SIZE, OUTPUT_NAME, OnnxStylizer
+from fastnst.onnx_contract import INPUT_NAME, METADATA_PREFIX, MIN_SIZE, ONNX_FORMAT, OUTPUT_NAME
+from fastnst.onnx_stylizer import OnnxStylizer
 from fastnst.transformer import TransformerNet
 
 DEFAULT_OPSET = 18  # >= 17 for InstanceNormalization/Pad as exported; 18 runs on onnxruntime >= 1.14
@@ -84,7 +85,7 @@ def metadata_props(net: TransformerNet, meta: dict) -> dict[str, str]:
     """The ``fastnst.*`` metadata_props for ``meta`` (checkpoint.py's meta dict); missing fields are ''/null."""
     loss = meta.get("loss")
     values = {
-        "format": FORMAT,
+        "format": ONNX_FORMAT,
         "version": fastnst.__version__,  # of the exporter; the training run's is in fastnst.meta
         "style_name": str(meta.get("style_name") or ""),
         "style_sha256": str(meta.get("style_sha256") or ""),
@@ -128,7 +129,7 @@ def check_parity(net: TransformerNet, path: str | os.PathLike,
                  shapes: tuple[tuple[int, int, int, int], ...] = PARITY_SHAPES) -> float:
     """Max |onnxruntime - PyTorch| of the model at ``path`` vs ``net`` on seeded random inputs of ``shapes``.
 
-    Opens the file with runtime.OnnxStylizer, so the contract checks (names, ranks, format key)
+    Opens the file with onnx_stylizer.OnnxStylizer, so the contract checks (names, ranks, format key)
     and the session options users run with are part of the check. Raises ExportError on a shape mismatch.
     """
     session = OnnxStylizer(path)

@@ -94,10 +94,33 @@ def resize_max_side(im: Image.Image, size: int | None, upscale: bool = False) ->
     return im.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
 
+def to_float(array: np.ndarray) -> np.ndarray:
+    """uint8 pixels (x·255) -> float32 in [0, 1]; float input comes back as float32, not copied if it is one.
+
+    The one uint8 -> float conversion of the project (files are 8-bit, the models take [0, 1]).
+    """
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    return array.astype(np.float32, copy=False)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Float pixels -> uint8, clipped to [0, 1] and rounded to nearest; the inverse of to_float."""
+    return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def load_image(path: str | os.PathLike, size: int | None = None, upscale: bool = False) -> np.ndarray:
     """Read ``path`` -> float32 [H, W, 3] RGB in [0, 1], longer side resized to ``size`` if given."""
     im = resize_max_side(open_image(path), size, upscale)
-    return np.asarray(im, dtype=np.float32) / 255.0
+    return to_float(np.asarray(im, dtype=np.uint8))
+
+
+def read_image(path: str | os.PathLike, max_size: int | None = None) -> np.ndarray:
+    """Decode ``path`` -> uint8 [H, W, 3] RGB (3 bytes/px, for big photos), longer side shrunk to ``max_size``."""
+    im = resize_max_side(open_image(path), max_size)
+    array = np.asarray(im, dtype=np.uint8)
+    im.close()
+    return array
 
 
 # Formats Pillow writes, but not as the image we computed: GIF keeps 256 colours and one frame,
@@ -148,7 +171,7 @@ def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95, *,
     """
     fmt = check_output_path(path)
     if array.dtype != np.uint8:
-        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        array = to_uint8(array)
     with atomic_write(path, replace=replace) as f:
         Image.fromarray(array, "RGB").save(f, format=fmt, **_save_options(fmt, quality))
 

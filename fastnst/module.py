@@ -17,7 +17,8 @@ from fastnst import __version__
 from fastnst.checkpoint import model_info
 from fastnst.errors import FastNSTError
 from fastnst.perceptual import LossConfig, PerceptualLoss
-from fastnst.transformer import DEFAULT_WIDTH, TransformerNet
+from fastnst.train_config import TrainConfig
+from fastnst.transformer import TransformerNet
 from fastnst.vgg import VGGFeatures
 
 VGG_PREFIX = "loss.vgg."
@@ -45,31 +46,28 @@ def style_ramp(step: int, ramp_steps: int) -> float:
 class StyleTransferModule(pl.LightningModule):
     """Train a TransformerNet so that net(photo) minimizes the perceptual loss against one style.
 
-    ``vgg`` and ``style_image`` ([1, 3, H, W] in [0, 1]) are built by the caller (the CLI reads the
-    files); everything else is a hyperparameter saved in the checkpoint.
+    ``vgg`` and ``style_image`` ([1, 3, H, W] in [0, 1]) are built by the caller (training.train
+    reads the files); everything else is a hyperparameter saved in the checkpoint.
     """
 
     def __init__(
         self,
         vgg: VGGFeatures,
         style_image: torch.Tensor,
-        # Training's loss defaults: Gatys' (LossConfig) with a 10x lower style weight. Measured:
-        # at style_weight 10 (good for pixel optimization, which starts from the photo) a net
-        # trained from scratch settles on the style's texture and drops the photo (mosaic, 900
-        # steps); at 1 the photo shows through after 300 steps.
-        loss: LossConfig = LossConfig(style_weight=1.0),
-        width: int = DEFAULT_WIDTH,
-        n_residual: int = 5,
-        lr: float = 1e-3,
-        lr_warmup_steps: int = 0,
-        lr_decay: str = "constant",
-        style_ramp_steps: int = 0,
-        reconstruct_steps: int = 0,
+        # The defaults are TrainConfig's (train_config.py), the one place training defaults live.
+        loss: LossConfig = TrainConfig.loss,
+        width: int = TrainConfig.width,
+        n_residual: int = TrainConfig.n_residual,
+        lr: float = TrainConfig.lr,
+        lr_warmup_steps: int = TrainConfig.lr_warmup_steps,
+        lr_decay: str = TrainConfig.lr_decay,
+        style_ramp_steps: int = TrainConfig.style_ramp_steps,
+        reconstruct_steps: int = TrainConfig.reconstruct_steps,
         style_name: str = "",
         style_sha256: str = "",
-        image_size: int = 256,
-        style_size: int | None = None,
-        log_images: int = 4,
+        image_size: int = TrainConfig.image_size,
+        style_size: int | None = TrainConfig.style_size,
+        log_images: int = TrainConfig.log_images,
     ):
         super().__init__()
         if lr_decay not in LR_DECAYS:
@@ -154,10 +152,10 @@ class StyleTransferModule(pl.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VGG_PREFIX)}
         checkpoint["fastnst"] = {"model": model_info(self.net), "meta": self.meta()}
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        # Checkpoints lack the VGG (see on_save_checkpoint): take ours, stay strict about the rest.
-        state = dict(state_dict)
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Checkpoints lack the VGG (see on_save_checkpoint): fill in ours before Lightning loads the
+        # state dict (this hook runs first), which then stays strict about everything else.
+        state = checkpoint["state_dict"]
         for k, v in self.state_dict().items():
             if k.startswith(VGG_PREFIX):
                 state.setdefault(k, v)
-        return super().load_state_dict(state, strict=strict, assign=assign)

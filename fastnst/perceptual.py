@@ -1,12 +1,14 @@
 """The Gatys perceptual loss as one module: VGG features + fixed style Grams + weighted terms.
 
 Both paths optimize exactly this: the slow Gatys path (pixels, ``gatys.py``) and the fast path
-(transformer weights, ``module.py``). ``LossConfig`` is the single place its defaults live.
+(transformer weights, ``module.py``). ``LossConfig`` is the single place its defaults live; the
+fast path's one override (a lower style weight) is ``TrainConfig.loss`` in train_config.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,13 +35,17 @@ class LossConfig:
     twice as far, for a quarter of the VGG cost.
     """
 
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu3_4")
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1.0
-    style_octaves: int = 1
-    vgg_arch: str = "vgg19"
+    content_layers: tuple[str, ...] = field(default=("relu2_2",), metadata={
+        "help": "VGG layers whose activations the result must keep from the photo (relu<block>_<n>)"})
+    style_layers: tuple[str, ...] = field(default=("relu1_1", "relu2_1", "relu3_1", "relu3_4"), metadata={
+        "help": "VGG layers whose Gram matrices (texture statistics) the result must share with the style image"})
+    content_weight: float = field(default=1.0, metadata={"help": "weight of the content term: more keeps the photo"})
+    style_weight: float = field(default=10.0, metadata={"help": "weight of the style term: more paints over the photo"})
+    tv_weight: float = field(default=1.0, metadata={
+        "help": "weight of the total-variation term: more smooths away pixel noise"})
+    style_octaves: int = field(default=1, metadata={
+        "help": "style terms at 1, 1/2, 1/4... of the size (a Gram pyramid: larger brush strokes); 1: full size only"})
+    vgg_arch: str = field(default="vgg19", metadata={"help": "the loss network: vgg19 or vgg16 (torchvision layout)"})
 
     def __post_init__(self):
         # YAML/argparse give lists; keep tuples so the config stays hashable and comparable.
@@ -50,8 +56,11 @@ class LossConfig:
         if self.style_octaves < 1:
             raise FastNSTError(f"style_octaves must be >= 1 (1: full resolution only), got {self.style_octaves}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                raise FastNSTError(f"{name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value):  # NaN passes `< 0` and trains a NaN model
+                raise FastNSTError(f"{name} must be a finite number, got {value}")
+            if value < 0:
+                raise FastNSTError(f"{name} must be >= 0, got {value}")
 
     @property
     def layers(self) -> tuple[str, ...]:

@@ -1,28 +1,25 @@
-"""Stylize images with an exported fastnst ONNX model, using only numpy, Pillow and onnxruntime.
+"""The one inference pipeline: stylize arrays, files and folders with any stylizer.
 
-Importing this module never imports torch (a test checks it): this is the part other apps copy.
-The ONNX contract (written by export.py, checked here when a model is opened):
-
-- one input ``image``: float32 [N, 3, H, W], RGB in [0, 1], N, H and W dynamic, H, W >= 16;
-- one output ``stylized``: float32, the input's shape, RGB in [0, 1];
-- metadata_props ``fastnst.format`` = FORMAT, plus ``fastnst.style_name``, ``fastnst.style_sha256``,
-  ``fastnst.image_size`` (training crop, px), ``fastnst.style_size`` (the style image's longer side in
-  training, px), ``fastnst.loss`` (JSON), ``fastnst.model`` (JSON), ``fastnst.version``.
+Importing this module never imports torch (a test checks it): this is the part other apps embed,
+with numpy, Pillow and onnxruntime only. PyTorch is imported only when a .pt/.ckpt model is opened.
 
 Typical use::
 
-    model = OnnxStylizer("candy.onnx")
-    stylize_file(model, "photo.jpg", "photo_candy.jpg", StylizeOptions(strength=0.8))
+    model = open_model("mosaic")  # a shipped style, or a .onnx, transformer.pt or .ckpt file
+    stylize_file(model, "photo.jpg", "photo_mosaic.jpg", StylizeOptions(strength=0.8))
 
-``stylize_image`` works with any *stylizer*: a callable float32 [N, 3, H, W] -> [N, 3, H, W] with a
-``bytes_per_pixel`` attribute (memory.py), such as OnnxStylizer here or stylize.TorchStylizer.
+A *stylizer* (models.open_model returns one) is a callable float32 [N, 3, H, W] -> [N, 3, H, W],
+RGB in [0, 1], with ``bytes_per_pixel`` (memory.py) and ``meta`` (models.META_KEYS).
+
+One policy for outputs that exist already, ``existing``: "refuse" (the default: an error before any
+work), "skip" (keep them, stylize the others) or "replace". Inputs are never overwritten, and every
+output is written atomically (files.atomic_write): an interrupted run leaves whole files or none.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,22 +27,26 @@ from typing import Protocol
 import numpy as np
 
 from fastnst.errors import FastNSTError
-from fastnst.image import open_image, resize_max_side, save_image
-from fastnst.inputs import list_folder, output_name
-from fastnst.memory import bytes_per_pixel, check_forward_fits, default_budget
+from fastnst.files import name_max
+from fastnst.image import image_size, read_image, save_image, to_float, to_uint8
+from fastnst.inputs import InputImage, list_folder, plan_outputs
+from fastnst.memory import check_forward_fits, default_budget
+from fastnst.models import open_model, shipped_styles
+from fastnst.onnx_contract import MIN_SIZE
+from fastnst.onnx_stylizer import OnnxStylizer
 from fastnst.postprocess import postprocess
 from fastnst.tiling import MIN_TILE, stylize_tiled
 
-FORMAT = "fastnst-transformer/1"
-INPUT_NAME = "image"
-OUTPUT_NAME = "stylized"
-MIN_SIZE = 16  # px: the smallest H, W the exported graph is guaranteed for; smaller inputs are edge-padded
-METADATA_PREFIX = "fastnst."
-DEFAULT_WIDTH = 32  # the memory estimate's guess when a model does not say its width: the paper's, the larger
+__all__ = ["EXISTING", "OnnxStylizer", "Progress", "StylizeOptions", "StylizeReport", "Stylizer", "check_memory",
+           "check_new_output", "open_model", "read_image", "shipped_styles", "stylize_file", "stylize_files",
+           "stylize_folder", "stylize_image"]
+
+EXISTING = ("refuse", "skip", "replace")  # what to do with an output file that exists already
 
 
 class Stylizer(Protocol):
     bytes_per_pixel: int
+    meta: dict
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:  # float32 [N, 3, H, W] -> [N, 3, H, W]
         ...
@@ -70,111 +71,12 @@ class StylizeOptions:
 
 
 # ---------------------------------------------------------------------------------------------
-# The ONNX model
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may run on (os.sched_getaffinity).
-
-    onnxruntime's default thread count looks at the whole machine, which oversubscribes inside
-    containers and under taskset; and SMT siblings share one core's vector units, so convolution
-    gains nothing from a second thread per core, only contention. Falls back to the logical CPU
-    count where the topology is unknown.
-    """
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            cores.add((package, (topology / "core_id").read_text().strip()))
-        except OSError:
-            return max(1, len(cpus))
-    return max(1, len(cores))
-
-
-def session_options(threads: int | None = None):
-    """onnxruntime SessionOptions for CPU inference; ``threads`` defaults to physical_cores()."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # Measured on the shipped width-16 net, 2-core CPU, median ms at 512² / 1024² (docs/onnx.md):
-    # All graph optimisations (constant folding, conv fusions, the NCHWc layout): 215 ms; extended
-    # 301, basic 260.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # One thread per physical core: 2 threads 215 ms, 1 thread 356; ORT_PARALLEL execution 432.
-    options.intra_op_num_threads = threads or physical_cores()
-    # The CPU arena keeps the largest image's buffers for the next image instead of returning them
-    # to the OS and faulting fresh pages in every run: 512² 215 -> ~190 ms, 1024² 1406 -> 779 ms,
-    # for ~30% more peak memory (528 -> 694 MB RSS over a mix of 512..1024 px images), which
-    # memory.bytes_per_pixel's estimate still covers. It is onnxruntime's default; kept explicit.
-    options.enable_cpu_mem_arena = True
-    options.log_severity_level = 3  # errors only: no warnings about initializers on every load
-    return options
-
-
-def read_metadata(props: dict[str, str]) -> dict:
-    """ONNX metadata_props -> {"format", "style_name", "style_sha256", "image_size", "style_size",
-    "loss", "model", "version"}; a missing or unparsable field is None."""
-
-    def get(key: str, parse: Callable | None = None):
-        value = props.get(METADATA_PREFIX + key)
-        if value is None or parse is None:
-            return value
-        try:
-            return parse(value)
-        except (ValueError, TypeError):
-            return None
-
-    return {"format": get("format"), "style_name": get("style_name"), "style_sha256": get("style_sha256"),
-            "image_size": get("image_size", int), "style_size": get("style_size", int),
-            "loss": get("loss", json.loads), "model": get("model", json.loads), "version": get("version")}
-
-
-class OnnxStylizer:
-    """An exported fastnst model in an onnxruntime session: float32 [N, 3, H, W] -> [N, 3, H, W].
-
-    Opening checks the file is a fastnst export (names, ranks, format key) and raises FastNSTError
-    otherwise, so a wrong file fails before any image is read.
-    """
-
-    def __init__(self, path: str | os.PathLike, *, threads: int | None = None, providers: list[str] | None = None):
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise FastNSTError(f"{path}: no such model file")
-        try:
-            self.session = ort.InferenceSession(str(path), session_options(threads),
-                                                providers=providers or ["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for corrupt files
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
-            raise FastNSTError(f"{path}: not a readable ONNX model ({reason})") from None
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        signature = [(t.name, t.type, len(t.shape or ())) for t in inputs + outputs]
-        expected = [(INPUT_NAME, "tensor(float)", 4), (OUTPUT_NAME, "tensor(float)", 4)]
-        if len(inputs) != 1 or len(outputs) != 1 or signature != expected:
-            got = ", ".join(f"{n}: {t} rank {r}" for n, t, r in signature)
-            raise FastNSTError(f"{path}: not a fastnst style model (expected input 'image' and output 'stylized', "
-                               f"float32 [N, 3, H, W]; got {got})")
-        self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map)
-        if self.meta["format"] != FORMAT:
-            raise FastNSTError(f"{path}: not a fastnst export (metadata fastnst.format is {self.meta['format']!r}, "
-                               f"expected {FORMAT!r})")
-        self.path = path
-        width = (self.meta["model"] or {}).get("width", DEFAULT_WIDTH)
-        self.bytes_per_pixel = bytes_per_pixel(width if isinstance(width, int) else DEFAULT_WIDTH)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-
-
-# ---------------------------------------------------------------------------------------------
-# Images
+# Arrays
 
 
 def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
-    """One forward pass on float32 [H, W, 3] -> [H, W, 3]; images under MIN_SIZE are edge-padded, then cropped."""
+    """One forward pass on float32 [H, W, 3] -> [H, W, 3]; images under MIN_SIZE are edge-padded, then
+    cropped (onnx_contract.MIN_SIZE: the rule TransformerNet applies itself)."""
     h, w = image.shape[:2]
     if h < MIN_SIZE or w < MIN_SIZE:
         image = np.pad(image, ((0, max(0, MIN_SIZE - h)), (0, max(0, MIN_SIZE - w)), (0, 0)), mode="edge")
@@ -219,9 +121,9 @@ def stylize_image(model: Stylizer, image: np.ndarray, options: StylizeOptions = 
                   budget: int | None = None, on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Stylize [H, W, 3] (float32 in [0, 1], or uint8 = x·255) -> the same shape and dtype, in [0, 1].
 
-    ``options.max_size`` is not applied here (it is a resize on reading: see read_image). Raises
-    FastNSTError before running if the pass (or one tile) would need more than ``budget`` bytes
-    (default: memory.default_budget()); the message names a --tile that fits.
+    ``options.max_size`` is not applied here (it is a resize on reading: see image.read_image).
+    Raises FastNSTError before running if the pass (or one tile) would need more than ``budget``
+    bytes (default: memory.default_budget()); the message names a --tile that fits.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise FastNSTError(f"expected an [H, W, 3] RGB image, got shape {tuple(image.shape)}")
@@ -234,67 +136,161 @@ def stylize_image(model: Stylizer, image: np.ndarray, options: StylizeOptions = 
 
     if tiled:
         return stylize_tiled(process, image, options.tile, on_tile=on_tile)
-    original = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32, copy=False)
-    out = np.clip(process(original), 0.0, 1.0)
-    return (out * 255.0 + 0.5).astype(np.uint8) if image.dtype == np.uint8 else out.astype(np.float32, copy=False)
+    out = np.clip(process(to_float(image)), 0.0, 1.0)
+    return to_uint8(out) if image.dtype == np.uint8 else out.astype(np.float32, copy=False)
 
 
-def read_image(path: str | os.PathLike, max_size: int | None = None) -> np.ndarray:
-    """Decode ``path`` -> uint8 [H, W, 3] RGB (3 bytes/px, for big photos), longer side shrunk to ``max_size``."""
-    im = resize_max_side(open_image(path), max_size)
-    array = np.asarray(im, dtype=np.uint8)
-    im.close()
-    return array
+# ---------------------------------------------------------------------------------------------
+# Files
 
 
-def stylize_file(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLike,
-                 options: StylizeOptions = StylizeOptions(), *, budget: int | None = None,
-                 on_tile: Callable[[int, int], None] | None = None) -> None:
-    """Read ``src``, stylize, write ``dst`` atomically (replacing it if it exists; ``dst == src`` is refused)."""
-    if Path(src).resolve() == Path(dst).resolve():
-        raise FastNSTError(f"{dst}: output would overwrite its input")
-    result = stylize_image(model, read_image(src, options.max_size), options, budget=budget, on_tile=on_tile)
-    try:
-        save_image(result, dst)
-    except OSError as e:
-        raise FastNSTError(f"{dst}: cannot write ({e.strerror or e})") from None
+def check_new_output(path: Path, inputs: Sequence[Path], existing: str = "refuse") -> None:
+    """Refuse to write over an input, over a folder, and over an existing file where ``existing`` is
+    "refuse"; refuse a file name longer than the file system takes. Cheap: run before any work."""
+    if existing not in EXISTING:
+        raise FastNSTError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
+    path = Path(path)
+    resolved = path.resolve()
+    folder = next((p for p in resolved.parents if p.is_dir()), Path("/"))
+    limit = name_max(folder)
+    if len(os.fsencode(path.name)) > limit:  # first: even stat() fails on such a name
+        raise FastNSTError(f"{path}: file name too long ({len(os.fsencode(path.name))} bytes; the file system "
+                           f"takes at most {limit})")
+    if any(resolved == Path(p).resolve() for p in inputs):
+        raise FastNSTError(f"{path}: output would overwrite an input file")
+    if path.is_dir():
+        raise FastNSTError(f"{path}: is a directory")
+    if path.exists() and existing == "refuse":
+        raise FastNSTError(f"{path}: already exists (pass --overwrite to replace it)")
+
+
+class Progress:
+    """What stylize_files tells its caller as it goes; this base class reports nothing (the CLI draws bars)."""
+
+    def warn(self, message: str) -> None:  # a found file skipped, with why
+        pass
+
+    def start(self, total: int) -> None:  # the number of images about to be stylized
+        pass
+
+    def tile(self, path: Path, done: int, total: int) -> None:  # a tile of a big image is done
+        pass
+
+    def image_done(self) -> None:  # one image handled (written, kept or failed)
+        pass
 
 
 @dataclass
-class FolderReport:
+class StylizeReport:
+    total: int = 0  # images to stylize once the outputs and sizes were checked
     written: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why): not a readable image
+    kept: list[Path] = field(default_factory=list)  # existing outputs left as they were (existing="skip")
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (found file, why): not a readable image
+    failed: list[str] = field(default_factory=list)  # one line each: an input named explicitly that did not
+    # decode, or an output another process wrote meanwhile; reported after the other images are done
+
+
+def stylize_files(model: Stylizer, inputs: Sequence[InputImage], outputs: Sequence[Path],
+                  options: StylizeOptions = StylizeOptions(), *, existing: str = "refuse",
+                  budget: int | None = None, protect: Sequence[Path] = (), progress: Progress | None = None,
+                  report: StylizeReport | None = None) -> StylizeReport:
+    """Stylize ``inputs[i]`` into ``outputs[i]``; the loop behind stylize_file, stylize_folder and the CLI.
+
+    Everything cheap comes first: every output (check_new_output; ``protect``: more files never to
+    write over, e.g. the model) and every image's size against the memory ``budget``, from headers
+    only; one too big stops the run before any work. Then one image at a time is in memory. An
+    explicit input that is not a readable image is an error (raised before any work if its header
+    is bad, else listed in ``failed``); a found one is skipped with a ``progress.warn``. Pass
+    ``report`` to see how far a run got when it is interrupted (KeyboardInterrupt).
+    """
+    progress = progress or Progress()
+    report = StylizeReport() if report is None else report
+    budget = default_budget() if budget is None else budget
+    guarded = [i.path for i in inputs] + list(protect)
+    planned = []
+    for item, out in zip(inputs, outputs, strict=True):
+        check_new_output(out, guarded, existing)
+        if existing == "skip" and out.exists():
+            report.kept.append(out)
+        else:
+            planned.append((item, out))
+    todo = []
+    for item, out in planned:
+        try:
+            width, height = image_size(item.path)  # header only
+        except FastNSTError as e:
+            if item.explicit:
+                raise
+            progress.warn(f"{e}; skipped")
+            report.skipped.append((item.path, str(e)))
+            continue
+        width, height = scaled_size(width, height, options.max_size)
+        check_memory(model, height, width, options, budget)  # fail now, not after the other images
+        todo.append((item, out))
+
+    report.total = len(todo)
+    progress.start(len(todo))
+    for item, out in todo:
+        try:
+            image = read_image(item.path, options.max_size)  # uint8 [H, W, 3]: 3 bytes/px
+        except FastNSTError as e:  # decodes badly although the header was fine (e.g. truncated)
+            if item.explicit:
+                report.failed.append(str(e))
+            else:
+                progress.warn(f"{e}; skipped")
+                report.skipped.append((item.path, str(e)))
+            progress.image_done()
+            continue
+        result = stylize_image(model, image, options, budget=budget,
+                               on_tile=lambda done, total: progress.tile(item.path, done, total))
+        del image  # one image in memory at a time: peak stays flat over a folder
+        try:
+            # Checked above, but another process may have written it since: never replace that
+            # one unless existing="replace" (files.atomic_write's replace=False).
+            save_image(result, out, replace=existing == "replace")
+            report.written.append(out)
+        except FileExistsError:
+            if existing == "skip":
+                report.kept.append(out)
+            else:
+                report.failed.append(f"{out}: appeared while stylizing (another process?); kept it, and did not "
+                                     f"write ours (pass --overwrite to replace it, or --skip-existing)")
+        except OSError as e:
+            raise FastNSTError(f"{out}: cannot write ({e.strerror or e})") from None
+        finally:
+            del result
+        progress.image_done()
+    return report
+
+
+def stylize_file(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLike,
+                 options: StylizeOptions = StylizeOptions(), *, existing: str = "refuse", budget: int | None = None,
+                 progress: Progress | None = None) -> bool:
+    """Read ``src``, stylize, write ``dst``; True if it was written (False: kept, existing="skip").
+
+    FastNSTError if ``src`` is not a readable image, ``dst`` is ``src``, or ``dst`` exists and
+    ``existing`` is "refuse" (the default).
+    """
+    report = stylize_files(model, [InputImage(Path(src), True)], [Path(dst)], options, existing=existing,
+                           budget=budget, progress=progress)
+    if report.failed:
+        raise FastNSTError(report.failed[0])
+    return bool(report.written)
 
 
 def stylize_folder(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLike,
-                   options: StylizeOptions = StylizeOptions(), *, overwrite: bool = False,
-                   budget: int | None = None) -> FolderReport:
-    """Stylize every image directly in folder ``src`` into folder ``dst`` (same file names).
+                   options: StylizeOptions = StylizeOptions(), *, existing: str = "refuse",
+                   budget: int | None = None, progress: Progress | None = None) -> StylizeReport:
+    """Stylize every image directly in folder ``src`` into folder ``dst`` (same file names, .png where
+    the input's format cannot be written faithfully: inputs.output_name).
 
-    Files that are not readable images are skipped and listed in the report; existing outputs are
-    kept (and count as skipped) unless ``overwrite``. One image is in memory at a time.
+    Files that are not readable images are skipped and listed in the report's ``skipped``.
     """
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FastNSTError(f"{src}: not a folder")
     if src.resolve() == dst.resolve():
         raise FastNSTError(f"{dst}: output folder must differ from the input folder")
-    report = FolderReport()
-    for path in list_folder(src):
-        out = dst / output_name(path)
-        if out.exists() and not overwrite:
-            report.skipped.append((path, f"{out} exists"))
-            continue
-        try:
-            image = read_image(path, options.max_size)
-        except FastNSTError as e:
-            report.skipped.append((path, str(e)))
-            continue
-        try:
-            save_image(stylize_image(model, image, options, budget=budget), out, replace=overwrite)
-        except FileExistsError:  # written by someone else since the check above: theirs is kept
-            report.skipped.append((path, f"{out} exists"))
-            continue
-        report.written.append(out)
-    return report
-
+    inputs = [InputImage(p, False) for p in list_folder(src)]
+    return stylize_files(model, inputs, plan_outputs(inputs, dst, True), options, existing=existing,
+                         budget=budget, progress=progress)

@@ -1,7 +1,7 @@
 """The PyTorch path: a ``transformer.pt`` or training ``.ckpt`` as a numpy -> numpy stylizer.
 
 Everything around the forward pass (tiling, colour preservation, strength, file handling) is the
-torch-free code in runtime.py, so both model kinds give the same results for the same options.
+torch-free code in runtime.py (models.open_model picks this class for .pt/.ckpt files), so both model kinds give the same results for the same options.
 
 This path also has the fastest CPU variant we ship: bf16 autocast, channels-last. On a CPU with
 native bf16 (AVX-512 BF16 or AMX) it runs the shipped width-16 net at 512² in ~0.8x the time of
@@ -21,9 +21,30 @@ import torch
 from fastnst.checkpoint import load_transformer, model_info
 from fastnst.errors import FastNSTError
 from fastnst.memory import bytes_per_pixel
+from fastnst.models import META_KEYS
 from fastnst.transformer import TransformerNet
 
 Precision = Literal["fp32", "bf16"]
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" (CUDA if there is one, else CPU), "cpu", "cuda", "cuda:N" or "mps" -> a device that exists."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise FastNSTError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise FastNSTError(f"--device {name}: not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FastNSTError(f"--device {name}: no CUDA GPU is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise FastNSTError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise FastNSTError(f"--device {name}: MPS is not available on this machine")
+    return device
 
 
 def native_bf16(device: str | torch.device = "cpu") -> bool:
@@ -49,8 +70,8 @@ class TorchStylizer:
         self.net = net.to(self.device).eval()  # eval: clamps the output to [0, 1]
         if precision == "bf16":
             self.net = self.net.to(memory_format=torch.channels_last)  # oneDNN's native bf16 layout
-        self.meta = dict(meta or {})
-        self.meta.setdefault("model", model_info(net))
+        meta = {**(meta or {}), "model": model_info(net)}
+        self.meta = {key: meta.get(key) for key in META_KEYS}  # models.META_KEYS: the layout every stylizer has
         self.bytes_per_pixel = bytes_per_pixel(net.width)  # the fp32 estimate: an upper bound for bf16
 
     @torch.inference_mode()

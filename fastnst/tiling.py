@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fastnst.image import to_float, to_uint8
+
 MIN_OVERLAP = 16  # px; more than the blur of any seam we saw, and cheap
 MIN_TILE = 64  # px; below this the overlap would be most of the tile
 
@@ -64,7 +66,7 @@ def _store(dst: np.ndarray, values: np.ndarray) -> None:
     """Clip float [h, W, 3] to [0, 1] and write it into ``dst`` (float32, or uint8 as x·255)."""
     np.clip(values, 0.0, 1.0, out=values)
     if dst.dtype == np.uint8:
-        dst[...] = (values * 255.0 + 0.5).astype(np.uint8)
+        dst[...] = to_uint8(values)
     else:
         dst[...] = values
 
@@ -102,7 +104,7 @@ def stylize_tiled(process: Callable[[np.ndarray], np.ndarray], image: np.ndarray
         row_window = ramp(th, y > 0, y + th < height, overlap)
         for x, col_window in zip(xs, col_windows):
             crop = image[y:y + th, x:x + tw]
-            crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop.astype(np.float32, copy=False)
+            crop = to_float(crop)
             window = row_window[:, None, None] * col_window[None, :, None]  # [th, tw, 1]
             acc[:, x:x + tw] += process(crop) * window
             weight[:, x:x + tw] += window

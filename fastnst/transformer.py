@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastnst.onnx_contract import MIN_SIZE
+
 
 class ConvLayer(nn.Sequential):
     """Reflection pad + conv (+ instance norm + ReLU): 'same' size at stride 1, halves at stride 2."""
@@ -74,9 +76,10 @@ class TransformerNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if h < 8 or w < 8:
-            # The 9x9 reflection pads need more than 4 px at every scale: grow tiny inputs to 8.
-            x = F.pad(x, (0, max(0, 8 - w), 0, max(0, 8 - h)), mode="replicate")
+        if h < MIN_SIZE or w < MIN_SIZE:
+            # The 9x9 reflection pads need more than 4 px at every scale: edge-pad tiny inputs to
+            # MIN_SIZE, the rule the stylizers apply too (onnx_contract.py), then crop below.
+            x = F.pad(x, (0, max(0, MIN_SIZE - w), 0, max(0, MIN_SIZE - h)), mode="replicate")
         # Two stride-2 convs and two 2x upsamples map H to 4·ceil(ceil(H/2)/2): pad bottom/right to
         # a multiple of 4 so the output lines up with the input, then crop. Always padding (often
         # by 0) keeps the graph free of shape-dependent branches for the ONNX export.

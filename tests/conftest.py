@@ -97,9 +97,43 @@ def evil_checkpoint(tmp_path):
     return write
 
 
-def one_line_error(err: str) -> str:
-    """The single ``error: ...`` line of a command's stderr (progress bars and warnings aside), no traceback."""
+def one_line_error(err: str, *, others: tuple[str, ...] | None = None) -> str:
+    """The single ``error: ...`` line of a command's stderr, no traceback, no internal error.
+
+    ``others``: None lets anything else be there (progress bars, warnings); a tuple of prefixes
+    that every other non-empty line must start with (e.g. ("stylize:",), a progress bar's; () for
+    nothing but the error line).
+    """
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err and "internal error" not in err, err
+    if others is not None:
+        assert all(line.startswith(others) for line in lines if line not in errors), err
     return errors[0]
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> str:
+    """Exit status 2 and stderr exactly one ``error: ...`` line that holds every fragment; returns it."""
+    assert code == 2, (code, err)
+    line = one_line_error(err, others=())
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    return line
+
+
+def write_random_vgg(path: Path) -> Path:
+    """A seeded random-init VGG19 state dict covering LossConfig's default layers, saved at ``path``:
+    real weights' layout, none of their download (tests never need the network)."""
+    from fastnst.perceptual import LossConfig
+    from fastnst.vgg import VGGFeatures
+
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(VGGFeatures(LossConfig().layers).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg_file(tmp_path_factory) -> Path:
+    """write_random_vgg, once per session (read-only by convention)."""
+    return write_random_vgg(tmp_path_factory.mktemp("vgg") / "vgg.pth")

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import one_line_error
 from PIL import Image
 
-from fastnst.cli import gatys_main, stylize_main
+from fastnst.cli.gatys import gatys_main
+from fastnst.cli.stylize import stylize_main
 from fastnst.data import StyleDataModule
-from fastnst.perceptual import LossConfig
-from fastnst.vgg import VGGFeatures
 from tiny_models import tiny_models
 
 # name -> (expected: "ok" or "refuse", the (height, width) a correct load must have, or None)
@@ -59,20 +58,6 @@ def make_corpus(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("corpus") / "bad inputs")
-
-
-@pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg.pth"
-    torch.save(VGGFeatures(LossConfig().layers).state_dict(), path)
-    return path
-
-
-def one_line_error(err: str) -> None:
-    assert "Traceback" not in err
-    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))

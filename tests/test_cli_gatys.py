@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error
+from conftest import assert_one_line_error, one_line_error, write_random_vgg
 from PIL import Image
 
-from fastnst.cli import gatys_main
-from fastnst.perceptual import LossConfig
-from fastnst.vgg import VGGFeatures
+from fastnst.cli.gatys import gatys_main
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -28,9 +26,7 @@ def images(tmp_path):
 @pytest.fixture
 def random_weights(tmp_path, monkeypatch):
     """$FASTNST_VGG_WEIGHTS -> a file with a random-init VGG19 state dict covering the default layers."""
-    torch.manual_seed(0)
-    path = tmp_path / "random-vgg19.pth"
-    torch.save(VGGFeatures(LossConfig().layers).state_dict(), path)
+    path = write_random_vgg(tmp_path / "random-vgg19.pth")
     monkeypatch.setenv("FASTNST_VGG_WEIGHTS", str(path))
     return path
 
@@ -50,16 +46,6 @@ def run(capsys, *argv):
     code = gatys_main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_missing_content(capsys, images, tmp_path, random_weights):

@@ -19,7 +19,7 @@ from conftest import one_line_error
 from PIL import Image
 from tiny_models import tiny_models, write_photo
 
-from fastnst.cli import stylize_main
+from fastnst.cli.stylize import stylize_main
 from fastnst.image import image_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,11 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _one_line_error(err: str) -> str:
     """The single ``error: ...`` line in stderr (a progress bar may be there too, nothing else)."""
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    assert all(line.startswith("stylize:") for line in lines if line not in errors), err
-    return errors[0]
+    return one_line_error(err, others=("stylize:",))
 
 
 @pytest.mark.parametrize("which", ["onnx", "pt", "ckpt"])
@@ -300,7 +296,7 @@ def test_an_output_format_pillow_cannot_write_fails_before_the_model_is_loaded(t
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the output format was checked")
 
-    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
     write_photo(tmp_path / "in.png", 20, 20)
     for name, message in (("out.xbm", "cannot write RGB"), ("out.gif", "256 colours"), ("out.ico", "icon")):
         assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(tmp_path / name)]) == 2
@@ -407,8 +403,21 @@ def test_an_output_name_longer_than_the_file_system_takes_fails_before_the_model
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the output name was checked")
 
-    monkeypatch.setattr("fastnst.cli.load_stylizer", no_model)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
     write_photo(tmp_path / "in.png", 20, 20)
     out = tmp_path / ("x" * 300 + ".png")
     assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(out)]) == 2
     assert "file name too long (304 bytes" in one_line_error(capsys.readouterr().err)
+
+
+def test_without_an_output_one_photo_is_written_beside_the_working_folder_named_for_the_style(tmp_path, monkeypatch,
+                                                                                             capsys):
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "photos" / "cat.jpg", 20, 24)
+    assert stylize_main([str(tiny_models().onnx), "photos/cat.jpg"]) == 0
+    assert Image.open(tmp_path / "cat_tiny.jpg").size == (24, 20)
+    assert stylize_main([str(tiny_models().onnx), "photos/cat.jpg"]) == 2, "an existing result is kept"
+    assert "already exists" in one_line_error(capsys.readouterr().err)
+    assert stylize_main([str(tiny_models().onnx), "photos"]) == 2
+    assert "-o FOLDER" in one_line_error(capsys.readouterr().err)
+

@@ -15,10 +15,10 @@ from tiny_models import META, make_net, tiny_models
 import fastnst
 from fastnst import export as export_module
 from fastnst.checkpoint import save_transformer
-from fastnst.cli import export_main
+from fastnst.cli.export import export_main
 from fastnst.errors import FastNSTError
 from fastnst.export import ExportError, export_onnx
-from fastnst.runtime import FORMAT
+from fastnst.onnx_contract import ONNX_FORMAT
 
 
 def _dims(value_info) -> list:
@@ -54,7 +54,7 @@ def test_any_size_from_16_px_gives_exactly_that_size(shape):
 
 def test_metadata_props_carry_style_training_size_loss_and_version():
     props = {p.key: p.value for p in onnx.load(tiny_models().onnx).metadata_props}
-    assert props["fastnst.format"] == FORMAT
+    assert props["fastnst.format"] == ONNX_FORMAT
     assert props["fastnst.style_name"] == META["style_name"]
     assert props["fastnst.style_sha256"] == META["style_sha256"]
     assert int(props["fastnst.image_size"]) == META["image_size"]

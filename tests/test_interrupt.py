@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_random_vgg
 from PIL import Image
-
-from fastnst.perceptual import LossConfig
-from fastnst.vgg import VGGFeatures
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,8 +24,7 @@ def inputs(tmp_path_factory):
     for i in range(40):  # epochs of ~20 steps: signals land mid-epoch, as in a real run
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / "data" / f"{i}.png")
     Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / "style.png")
-    torch.manual_seed(0)
-    torch.save(VGGFeatures(LossConfig().layers).state_dict(), root / "vgg.pth")
+    write_random_vgg(root / "vgg.pth")
     return root
 
 

@@ -15,8 +15,10 @@ from PIL import Image
 from tiny_models import photo, tiny_models, write_photo
 
 from fastnst.errors import FastNSTError
+from fastnst.models import META_KEYS
+from fastnst.onnx_stylizer import physical_cores, session_options
 from fastnst.postprocess import luminance
-from fastnst.runtime import (OnnxStylizer, StylizeOptions, physical_cores, session_options, stylize_folder,
+from fastnst.runtime import (OnnxStylizer, StylizeOptions, open_model, stylize_file, stylize_folder,
                              stylize_image)
 from fastnst.stylize import TorchStylizer
 
@@ -24,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_importing_runtime_does_not_import_torch():
-    code = "import sys, fastnst.runtime; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = ("import sys, fastnst, fastnst.runtime, fastnst.cli, fastnst.cli.stylize\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -41,6 +44,23 @@ def test_onnx_model_runs_without_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Image.open(dst).size == (56, 40)
+
+
+def test_the_console_command_stylizes_without_torch_and_names_the_extra_for_training(tmp_path):
+    """The light install: `fastnst stylize` works, `fastnst train` says what to install, in one line."""
+    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 40, 56)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    prelude = "import sys; sys.modules['torch'] = None\nfrom fastnst.cli import main\n"
+    stylize = prelude + f"sys.exit(main(['stylize', {str(tiny_models().onnx)!r}, {str(src)!r}, '-o', {str(dst)!r}]))"
+    result = subprocess.run([sys.executable, "-c", stylize], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(dst).size == (56, 40)
+    for command in ("train", "gatys", "export"):
+        code = prelude + f"sys.exit(main([{command!r}, '--help']))"
+        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and 'pip install "fastnst[train]"' in result.stderr
 
 
 def test_session_uses_all_graph_optimizations_and_physical_cores():
@@ -176,9 +196,49 @@ def test_stylize_folder_skips_non_images_and_keeps_names(tmp_path):
     assert sorted(p.name for p in report.written) == ["a.png", "b.jpg"]
     assert [p.name for p, _ in report.skipped] == ["notes.txt"]
     assert Image.open(dst / "b.jpg").size == (20, 32)
-    # Existing outputs are kept unless overwrite.
-    again = stylize_folder(OnnxStylizer(tiny_models().onnx), src, dst)
-    assert again.written == [] and len(again.skipped) == 3
+
+
+def test_one_policy_for_existing_outputs_in_file_and_folder_calls(tmp_path):
+    """refuse (the default: an error before any work), skip (keep them, do the rest), replace."""
+    model = OnnxStylizer(tiny_models().onnx)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    write_photo(src / "a.png", 30, 40)
+    write_photo(src / "b.png", 32, 20, seed=1)
+    dst.mkdir()
+    (dst / "a.png").write_bytes(b"earlier result")
+    with pytest.raises(FastNSTError, match="already exists"):
+        stylize_folder(model, src, dst)
+    assert [p.name for p in dst.iterdir()] == ["a.png"], "refused before any work"
+    with pytest.raises(FastNSTError, match="already exists"):
+        stylize_file(model, src / "a.png", dst / "a.png")
+    report = stylize_folder(model, src, dst, existing="skip")
+    assert [p.name for p in report.written] == ["b.png"] and [p.name for p in report.kept] == ["a.png"]
+    assert (dst / "a.png").read_bytes() == b"earlier result"
+    assert stylize_file(model, src / "a.png", dst / "a.png", existing="skip") is False
+    assert stylize_file(model, src / "a.png", dst / "a.png", existing="replace") is True
+    assert Image.open(dst / "a.png").size == (40, 30)
+    with pytest.raises(FastNSTError, match="overwrite an input"):
+        stylize_file(model, src / "a.png", src / "a.png", existing="replace")
+
+
+def test_open_model_gives_every_format_one_interface_and_one_metadata_layout():
+    models = [open_model(path, device="cpu", precision="fp32")
+              for path in (tiny_models().onnx, tiny_models().pt, tiny_models().ckpt)]
+    x = np.random.default_rng(0).random((1, 3, 24, 20), dtype=np.float32)
+    outputs = [model(x) for model in models]
+    assert all(np.abs(out - outputs[0]).max() < 1e-3 for out in outputs)
+    assert [set(model.meta) for model in models] == [set(META_KEYS)] * 3
+    assert [model.meta["fastnst_version"] for model in models] == ["0.1.0"] * 3
+    assert [model.meta["model"] for model in models] == [{"width": 8, "n_residual": 5}] * 3
+    assert len({model.bytes_per_pixel for model in models}) == 1
+
+
+def test_tiny_inputs_are_padded_alike_by_every_backend():
+    """One rule (onnx_contract.MIN_SIZE): ONNX and PyTorch give the same pixels for a 5x3 image."""
+    image = photo(5, 3)
+    onnx_out = stylize_image(open_model(tiny_models().onnx), image)
+    torch_out = stylize_image(open_model(tiny_models().pt, device="cpu", precision="fp32"), image)
+    assert onnx_out.shape == image.shape and np.abs(onnx_out - torch_out).max() < 1e-3
 
 
 @pytest.mark.parametrize("options", [dict(strength=1.5), dict(strength=-0.1), dict(tile=32), dict(max_size=8)])

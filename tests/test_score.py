@@ -1,17 +1,12 @@
 """bench/score.py, the fixed scorer: its three numbers on cases with a known answer."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from bench import score
 from fastnst.vgg import VGGFeatures
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import score  # noqa: E402
 
 
 @pytest.fixture(scope="module")

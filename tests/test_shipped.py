@@ -10,10 +10,12 @@ import pytest
 import yaml
 from tiny_models import tiny_models, write_photo
 
-from fastnst import cli
-from fastnst.cli import read_yaml, resolve_options, stylize_main, train_options
+from fastnst.cli.options import build, read_yaml, resolve
+from fastnst.cli.stylize import stylize_main
+from fastnst.models import resolve_model
+from fastnst.train_config import TrainConfig
 from fastnst.image import load_image
-from fastnst.runtime import FORMAT, OnnxStylizer
+from fastnst.runtime import OnnxStylizer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -28,14 +30,18 @@ def test_each_issue_style_has_a_config_and_a_shipped_model():
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_config_is_a_valid_training_config_with_the_shared_holdout(config):
-    cfg = resolve_options(train_options(), read_yaml(config), source_names=[str(config)])
-    holdout = cfg["holdout"]
-    assert len(holdout) == 25 and len(set(holdout)) == 25
-    # One evaluation set for every style, so the quality table compares like with like.
-    assert list(holdout) == list(resolve_options(train_options(), read_yaml(CONFIGS[0]))["holdout"])
+def test_config_is_a_valid_training_config_that_holds_out_the_one_evaluation_list(config, monkeypatch):
+    monkeypatch.chdir(REPO)  # the configs' paths are relative to the checkout, as the commands run there
+    cfg = build(TrainConfig, resolve(TrainConfig, (str(config), read_yaml(config))))
+    # One evaluation set for every style, so the quality table compares like with like: every
+    # config names configs/holdout.txt and lists no photos of its own.
+    assert cfg.holdout_file == "configs/holdout.txt" and cfg.holdout == ()
+    holdout = cfg.holdout_names()
+    listed = [line for line in (REPO / "configs" / "holdout.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert list(holdout) == listed and len(holdout) == 25 and len(set(holdout)) == 25
     if (SHARED / "data").is_dir():
-        assert Path(REPO, cfg["style"]).resolve().is_file(), cfg["style"]
+        assert Path(REPO, cfg.style).resolve().is_file(), cfg.style
         assert all((SHARED / "data" / "content" / name).is_file() for name in holdout)
 
 
@@ -43,7 +49,6 @@ def test_config_is_a_valid_training_config_with_the_shared_holdout(config):
 def test_shipped_model_keeps_the_contract_and_names_its_training(path):
     model = OnnxStylizer(path)  # checks names, ranks and format
     meta = model.meta
-    assert meta["format"] == FORMAT
     config = yaml.safe_load((REPO / "configs" / f"{path.stem}.yaml").read_text())
     assert meta["style_name"] == Path(config["style"]).stem
     assert meta["model"] == {"width": config.get("width", 32), "n_residual": config.get("n_residual", 5)}
@@ -82,7 +87,7 @@ def shipped(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "exported"
     folder.mkdir()
     shutil.copy(tiny_models().onnx, folder / "tiny.onnx")
-    monkeypatch.setattr(cli, "SHIPPED_DIR", folder)
+    monkeypatch.setattr("fastnst.models.shipped_dir", lambda: folder)
     return folder
 
 
@@ -102,12 +107,12 @@ def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, shipped, capsys)
 
 def test_a_shipped_style_runs_its_fastest_variant(shipped, monkeypatch):
     """bf16 wanted (and native, for auto) -> the PyTorch twin; fp32 -> onnxruntime, the faster fp32 path."""
-    assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.onnx"  # no twin shipped: ONNX
+    assert resolve_model(Path("tiny"), "bf16") == shipped / "tiny.onnx"  # no twin shipped: ONNX
     shutil.copy(tiny_models().pt, shipped / "tiny.pt")
-    assert cli.resolve_model(Path("tiny"), "bf16") == shipped / "tiny.pt"
-    assert cli.resolve_model(Path("tiny"), "fp32") == shipped / "tiny.onnx"
+    assert resolve_model(Path("tiny"), "bf16") == shipped / "tiny.pt"
+    assert resolve_model(Path("tiny"), "fp32") == shipped / "tiny.onnx"
     monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": False)
-    assert cli.resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.onnx"
+    assert resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.onnx"
     monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": True)
-    assert cli.resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.pt"
-    assert cli.resolve_model(tiny_models().onnx, "bf16") == tiny_models().onnx  # a file is taken as given
+    assert resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.pt"
+    assert resolve_model(tiny_models().onnx, "bf16") == tiny_models().onnx  # a file is taken as given

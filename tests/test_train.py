@@ -1,5 +1,6 @@
 """Training: data module, LightningModule checkpoints, the train CLI end to end, resume, DDP."""
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -11,11 +12,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import one_line_error
+from conftest import one_line_error, write_random_vgg
 from PIL import Image
 
+from fastnst import TrainConfig, train
 from fastnst.checkpoint import load_transformer
-from fastnst.cli import train_main, training_precision
+from fastnst.cli.options import build, read_yaml, resolve
+from fastnst.cli.train import train_main
+from fastnst.training import training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
 from fastnst.module import StyleTransferModule, lr_factor, style_ramp
@@ -46,8 +50,7 @@ def setup(tmp_path_factory):
     (root / "data" / "notes.jpg").write_text("not an image")
     (root / "data" / "empty.png").write_bytes(b"")
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / "style.png")
-    torch.manual_seed(0)
-    torch.save(VGGFeatures(LossConfig().layers).state_dict(), root / "vgg.pth")
+    write_random_vgg(root / "vgg.pth")
     return root
 
 
@@ -58,6 +61,41 @@ def base_args(root: Path, run: str, **extra) -> list[str]:
             "accelerator": "cpu", "log-images": 2}
     args.update(extra)
     return [x for k, v in args.items() if v is not None for x in (f"--{k}", str(v))]
+
+
+def test_train_is_a_library_call_that_checks_its_config_like_the_command(setup, tmp_path):
+    with pytest.raises(FastNSTError, match="lr must be"):
+        TrainConfig(lr=float("nan"))
+    with pytest.raises(FastNSTError, match="max_steps must be >= 1"):
+        TrainConfig(max_steps=0)
+    with pytest.raises(FastNSTError, match="style_weight must be a finite number"):
+        TrainConfig(loss=LossConfig(style_weight=float("inf")))
+    with pytest.raises(FastNSTError, match="style is required"):
+        train(TrainConfig(data=str(setup / "data")))
+    config = TrainConfig(style=str(setup / "style.png"), data=str(setup / "data"), run_dir=str(tmp_path / "run"),
+                         vgg_weights=str(setup / "vgg.pth"), image_size=16, batch_size=2, val_size=2, width=4,
+                         max_steps=2, val_every=2, checkpoint_every=2, num_workers=0, precision="32-true",
+                         accelerator="cpu", log_images=0, loss=dataclasses.replace(TrainConfig.loss, tv_weight=2.0))
+    run = train(config)
+    assert run == tmp_path / "run"
+    assert (run / "transformer.pt").is_file() and (run / "style.onnx").is_file()
+    # The saved config is flat (the loss's fields among the others, as older runs wrote them) and
+    # reads back as the very config trained with.
+    saved = read_yaml(run / "config.yaml")
+    assert saved["tv_weight"] == 2.0 and "loss" not in saved
+    assert build(TrainConfig, resolve(TrainConfig, ("config.yaml", saved))) == config
+
+
+def test_a_config_of_the_older_layout_still_loads(tmp_path):
+    """Run configs written before holdout_file existed list their holdout photos inline."""
+    old = tmp_path / "config.yaml"
+    old.write_text("style: s.jpg\ndata: d\nrun_dir: runs/x\nstyle_size: null\nvgg_weights: null\nmax_steps: 300\n"
+                   "precision: auto\ndevices: 1\nchannels_last: true\ncontent_layers: [relu2_2]\n"
+                   "style_weight: 1.0\nwidth: 16\nlr_decay: constant\nimage_size: 128\n"
+                   "holdout: [a.jpg, b.jpg]\nphoto_size: 0\n")
+    config = build(TrainConfig, resolve(TrainConfig, (str(old), read_yaml(old))))
+    assert config.holdout_names() == ("a.jpg", "b.jpg") and config.loss.content_layers == ("relu2_2",)
+    assert config.max_steps == 300 and config.loss.style_weight == 1.0 and config.loss.tv_weight == 1.0
 
 
 def test_find_images_recursive_and_survives_symlink_loop(tmp_path):
@@ -246,10 +284,10 @@ def test_resume_of_a_bad_checkpoint_is_one_line_and_keeps_the_config(setup, tmp_
 
 
 @pytest.mark.parametrize("option, fragment", [
-    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "--lr"), (["--lr", "0"], "--lr"),
+    (["--lr", "nan"], "'lr'"), (["--lr", "-1"], "lr must be"), (["--lr", "0"], "lr must be"),
     (["--style-weight", "nan"], "finite"), (["--content-weight", "inf"], "finite"),
-    (["--max-steps", "0"], "--max-steps"), (["--max-steps", "-1"], "--max-steps"),
-    (["--num-workers", "-1"], "--num-workers"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
+    (["--max-steps", "0"], "max_steps must be >= 1"), (["--max-steps", "-1"], "max_steps must be >= 1"),
+    (["--num-workers", "-1"], "num_workers must be >= 0"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
     (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size")])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(setup, capsys, option, fragment):
     assert train_main(base_args(setup, "badopts") + option) == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser import (SOFTWARE_WEBGPU_FLAGS, canvas_pixels, choose_style, launch, missing, open_app, outcomes,
+from bench.browser import (SOFTWARE_WEBGPU_FLAGS, canvas_pixels, choose_style, launch, missing, open_app, outcomes,
                      served, set_control, upload, wait_for_result)
 from conftest import IN_CI, REPO_ROOT, skip_unless_ci
 from PIL import Image

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO_ROOT
 from PIL import Image
 
-from fastnst.cli import web_main
+from fastnst.cli.web import web_main
 from fastnst.webserver import ISOLATION_HEADERS, make_server, url_of
 
 WEB = REPO_ROOT / "web"

@@ -1,0 +1,55 @@
+"""``fastnst train`` (scripts/train.py): flags and YAML -> TrainConfig -> fastnst.train.
+
+Precedence: TrainConfig's defaults < the resumed run's config.yaml < --config FILE < flags. Each
+TrainConfig field (the loss's included) is one flag and one YAML key (cli/options.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastnst.cli.common import base_parser, run_with_train_extra
+from fastnst.cli.options import add_flags, build, read_yaml, resolve
+
+
+def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from fastnst.train_config import TrainConfig
+
+    p = base_parser("Train a fast style-transfer network for one style image.", prog)
+    p.epilog = ("Writes the run directory: config.yaml (the resolved options), checkpoints/, samples/, "
+                "tensorboard/, csv/, then transformer.pt and <style>.onnx. Ctrl-C or SIGTERM saves a "
+                "checkpoint first; --resume RUN continues (with a larger --max-steps to train longer).")
+    p.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue a run: its run directory or a checkpoint file (its config.yaml is reused)")
+    add_flags(p.add_argument_group("options (each also a YAML key: --image-size is image_size)"), TrainConfig)
+    return p
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from fastnst.train_config import TrainConfig
+    from fastnst.training import find_resume, read_resume_checkpoint, train
+
+    layers = []
+    if args.resume is not None:
+        run_dir, ckpt = find_resume(args.resume)
+        read_resume_checkpoint(ckpt)  # a damaged or foreign file stops here, before its config is read
+        layers.append((str(run_dir / "config.yaml"), read_yaml(run_dir / "config.yaml")))
+    if args.config is not None:
+        layers.append((str(args.config), read_yaml(args.config)))
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "resume", "debug")}
+    layers.append(("command line", flags))
+    config = build(TrainConfig, resolve(TrainConfig, *layers))
+    run_dir = train(config, resume=args.resume)
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: the processes Lightning launched stay quiet
+        print(f"wrote {run_dir / 'transformer.pt'} and {run_dir / (Path(config.style).stem + '.onnx')}",
+              file=sys.stderr)
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    return run_with_train_extra(train_command, train_parser, argv, prog)

@@ -1,0 +1,119 @@
+"""TrainConfig: every option of a training run, and the one place each training default lives.
+
+``fastnst.train(TrainConfig(style=..., data=...))`` trains with it; ``fastnst train`` builds it from
+flags and YAML (each field is a flag ``--field-name`` and a YAML key ``field_name``, the loss's
+fields included, see cli/options.py). The data and Lightning modules take their defaults from
+here (StyleDataModule, StyleTransferModule); the loss's own defaults are LossConfig's, except
+where ``loss`` below overrides them for training.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastnst.errors import FastNSTError
+from fastnst.perceptual import LossConfig
+from fastnst.transformer import DEFAULT_WIDTH
+
+
+def read_holdout(path: str | os.PathLike) -> list[str]:
+    """Photo file names, one a line; blank lines and '#' comments ignored (configs/holdout.txt)."""
+    lines = (line.split("#")[0].strip() for line in Path(path).read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def opt(default, help: str):
+    """A field with its default and what it does (the --help text of its flag)."""
+    return field(default=default, metadata={"help": help})
+
+
+# Ranges nothing downstream checks, or checks too late: Lightning takes max_steps -1 as "no limit"
+# and 0 as "train nothing, then export"; a zero or negative lr trains nothing or uphill; the
+# DataLoader raises a bare ValueError for negative workers.
+MINIMUMS = {"max_steps": 1, "val_every": 1, "checkpoint_every": 1, "log_every": 1, "num_nodes": 1,
+            "keep_checkpoints": -1, "num_workers": 0, "val_size": 0, "log_images": 0, "width": 1, "n_residual": 0,
+            "image_size": 16, "batch_size": 1, "photo_size": 0, "lr_warmup_steps": 0, "style_ramp_steps": 0,
+            "reconstruct_steps": 0}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run: what to learn from, the recipe, and how to run it. All sizes in px."""
+
+    # What to learn from
+    style: str = opt("", "the style image (painting) to learn; required")
+    data: str = opt("", "folder of training photos (searched recursively); required")
+    run_dir: str | None = opt(None, "folder for the run's config, checkpoints, logs and models "
+                                    "(unset: runs/<style>-<date>-<time>)")
+    vgg_weights: str | None = opt(None, "torchvision-layout VGG weights for the loss "
+                                        "(unset: $FASTNST_VGG_WEIGHTS, else torchvision's download)")
+    holdout: tuple[str, ...] = opt((), "photo file names kept out of training and used for validation "
+                                       "(unset: val_size photos picked by a seeded shuffle)")
+    holdout_file: str | None = opt(None, "a file of such names, one a line (# comments); e.g. configs/holdout.txt, "
+                                         "the evaluation photos")
+
+    # The recipe
+    image_size: int = opt(256, "side of the square training crops")
+    style_size: int | None = opt(None, "longer side the style image is resized to (unset: image_size)")
+    photo_size: int = opt(0, "shorter side photos are scaled to before cropping, i.e. the pixel scale the net "
+                             "learns at (0: each photo zoomed out to about the crop, as Johnson et al.)")
+    batch_size: int = opt(4, "photos per optimizer step (per device)")
+    max_steps: int = opt(20000, "optimizer steps to train for (a resumed run counts from its first step)")
+    # Departure from the paper's 32: see transformer.DEFAULT_WIDTH for the measurement.
+    width: int = opt(DEFAULT_WIDTH, "channels of the transformer's first layer (x2, x4 deeper in; 32 in the paper)")
+    n_residual: int = opt(5, "residual blocks of the transformer")
+    lr: float = opt(1e-3, "Adam learning rate")
+    lr_warmup_steps: int = opt(0, "steps of linear learning-rate warm-up from 0")
+    lr_decay: str = opt("constant", "after the warm-up: constant, or cosine (to 0 at max_steps)")
+    style_ramp_steps: int = opt(0, "steps over which the style weight grows linearly from 0 "
+                                   "(the net first learns to keep the photo)")
+    reconstruct_steps: int = opt(0, "warm start: first train the net to return the photo (pixel MSE, no VGG) "
+                                    "for N steps, then the perceptual loss")
+    # Training's loss: Gatys' (LossConfig) with a 10x lower style weight. Measured: at style_weight
+    # 10 (good for pixel optimization, which starts from the photo) a net trained from scratch
+    # settles on the style's texture and drops the photo (mosaic, 900 steps); at 1 the photo shows
+    # through after 300 steps. Its fields are flags and YAML keys of their own (--style-weight ...).
+    loss: LossConfig = LossConfig(style_weight=1.0)
+    seed: int = opt(0, "seed of the weights' initialisation, the validation split and the crops")
+
+    # How to run it
+    # "auto": bf16-mixed where the hardware computes bf16 natively, else 32-true. Emulated bf16 is
+    # no shortcut: on an AVX2-only CPU a training step was measured 15x slower than fp32
+    # (BENCHMARKS.md), while AVX-512 BF16/AMX CPUs and GPUs gain from it.
+    precision: str = opt("auto", "Lightning precision (32-true, bf16-mixed, 16-mixed) or auto: bf16-mixed where "
+                                 "the device computes bf16 natively, else 32-true")
+    accelerator: str = opt("auto", "Lightning accelerator: auto, cpu, gpu, mps")
+    devices: int | str = opt(1, "devices per node: a number, or auto")
+    strategy: str = opt("auto", "Lightning strategy, e.g. ddp for several devices")
+    num_nodes: int = opt(1, "machines to train on (with a distributed strategy)")
+    channels_last: bool = opt(True, "channels-last memory layout (faster convolutions on most hardware)")
+    num_workers: int = opt(2, "DataLoader worker processes decoding and cropping photos")
+    val_size: int = opt(8, "validation photos when no holdout is given")
+    val_every: int = opt(500, "validate (and save a grid of stylized photos) every N steps")
+    checkpoint_every: int = opt(500, "save a checkpoint every N steps")
+    keep_checkpoints: int = opt(3, "periodic checkpoints kept besides last.ckpt (-1: all)")
+    log_every: int = opt(10, "log the losses every N steps (TensorBoard and CSV)")
+    log_images: int = opt(4, "validation photos in each saved grid (0: none)")
+
+    def __post_init__(self):
+        # YAML and flags give lists; keep tuples so the config stays hashable and comparable.
+        object.__setattr__(self, "holdout", tuple(self.holdout))
+        for name, minimum in MINIMUMS.items():
+            if getattr(self, name) < minimum:
+                raise FastNSTError(f"{name} must be >= {minimum}, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise FastNSTError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.style_size is not None and self.style_size < 1:
+            raise FastNSTError(f"style_size must be >= 1, got {self.style_size}")
+
+    def holdout_names(self) -> tuple[str, ...]:
+        """``holdout`` plus the names in ``holdout_file`` (read here: the one file this config names)."""
+        if self.holdout_file is None:
+            return self.holdout
+        try:
+            return self.holdout + tuple(read_holdout(self.holdout_file))
+        except OSError as e:
+            raise FastNSTError(f"holdout_file {self.holdout_file}: cannot read ({e.strerror or e})") from None
