@@ -4,7 +4,7 @@
 
 Writes docs/gallery/<style>.jpg (the style image), docs/gallery/photo_<i>.jpg and
 docs/gallery/<style>_<i>.jpg, and the table between the gallery markers in README.md. The photos
-are the first --photos names of the models' shared ``holdout`` list (configs/<style>.yaml), so
+are the first --photos names of the models' one evaluation list (configs/holdout.txt), so
 none of them was trained on. Everything is stylized at --size px and saved at --thumb px, JPEG
 quality 80: the whole gallery stays well under the 3 MB the README budget allows.
 """
@@ -16,7 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from bench.quality import find_style  # noqa: E402
 from bench.sections import write_section  # noqa: E402
 from fastnst.runtime import StylizeOptions, open_model, stylize_file  # noqa: E402
+from fastnst.train_config import read_holdout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN, MARK_END = "<!-- gallery begin -->", "<!-- gallery end -->"
@@ -49,7 +49,7 @@ def main() -> None:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     models = sorted(args.models)
-    photos = args.photos or yaml.safe_load((REPO / "configs" / f"{models[0].stem}.yaml").read_text())["holdout"][: args.count]
+    photos = args.photos or read_holdout(REPO / "configs" / "holdout.txt")[: args.count]
 
     rel = Path(os.path.relpath(args.out.resolve(), args.readme.resolve().parent)).as_posix()  # links from the README
     header = "| style | " + " | ".join(f"![photo {i + 1}]({rel}/photo_{i + 1}.jpg)" for i in range(len(photos))) + " |\n"
