@@ -235,8 +235,8 @@ def time_lightning_step(dev, batch, style, warmup, repeats, width=None) -> tuple
 
     from fastnst.module import StyleTransferModule
 
-    cfg = LossConfig()
     run = TrainConfig()
+    cfg = run.loss
     model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg, **({} if width is None else {"width": width}))
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)

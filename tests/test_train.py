@@ -347,7 +347,7 @@ def test_style_ramp_grows_linearly_to_one():
 
 def test_reconstruct_steps_train_the_net_to_return_the_photo_without_vgg(monkeypatch):
     torch.manual_seed(0)
-    vgg = VGGFeatures(LossConfig().layers)
+    vgg = VGGFeatures(TrainConfig().loss.layers)  # the module's default loss is training's
     module = StyleTransferModule(vgg, torch.rand(1, 3, 32, 32), width=4, n_residual=1, reconstruct_steps=1)
     photos = torch.rand(2, 3, 16, 16)
     monkeypatch.setattr(module, "log", lambda *a, **k: None)
