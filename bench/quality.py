@@ -210,7 +210,11 @@ def main() -> None:
     p.add_argument("--gatys-iterations", type=int, nargs="*", default=[100, 300])
     p.add_argument("--gatys-init", nargs="*", choices=list(INIT_LABEL), default=["noise", "content"],
                    help="where Gatys starts; one run per init (default: both)")
-    p.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    # No default file: the section is rewritten whole, so a run over a subset of models would drop the
+    # others' rows from BENCHMARKS.md. Pass --output BENCHMARKS.md with every shipped model to update it.
+    p.add_argument("--output", type=Path, default=None,
+                   help="rewrite the quality section of this Markdown file (e.g. BENCHMARKS.md); "
+                        "default: print only")
     p.add_argument("--json", type=Path, default=None, help="also write every per-photo number here")
     p.add_argument("--gatys-cache", type=Path, default=None,
                    help="JSON file of Gatys results to reuse and extend (keyed by style file, loss, photo, size)")
@@ -238,7 +242,8 @@ def main() -> None:
             f"time inside this scoring process, between VGG passes (torch's idle threads compete with "
             f"onnxruntime's): the speed section has the clean timings.\n\n"
             + tbl + "\n" + verdict)
-    write_section(args.output, MARK_BEGIN, MARK_END, body)
+    if args.output:
+        write_section(args.output, MARK_BEGIN, MARK_END, body)
     print(tbl)
     print(verdict)
 
