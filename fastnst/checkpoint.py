@@ -4,7 +4,7 @@
 ``torch.load(path, weights_only=True)``::
 
     {"format": "fastnst-transformer", "version": 1,
-     "model": {"width": 32, "n_residual": 5},          # TransformerNet(**model) rebuilds the net
+     "model": {"width": 32, "n_residual": 5, "downsamples": 2},  # TransformerNet(**model) rebuilds the net
      "state_dict": {...},                               # TransformerNet.state_dict()
      "meta": {"style_name", "style_sha256", "image_size", "loss": {LossConfig fields},
               "fastnst_version"}}
@@ -33,7 +33,7 @@ VERSION = 1
 
 def model_info(net: TransformerNet) -> dict:
     """The constructor arguments that rebuild ``net``."""
-    return {"width": net.width, "n_residual": net.n_residual}
+    return {"width": net.width, "n_residual": net.n_residual, "downsamples": net.downsamples}
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -113,7 +113,7 @@ def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
     try:
         net = TransformerNet(**info)
         net.load_state_dict(state)
-    except (TypeError, RuntimeError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         raise FastNSTError(f"{path}: transformer weights do not match its config ({str(e).splitlines()[0]})") from None
     check_finite(net, path)
     return net.eval(), meta

@@ -58,6 +58,7 @@ class StyleTransferModule(pl.LightningModule):
         loss: LossConfig = TrainConfig.loss,
         width: int = TrainConfig.width,
         n_residual: int = TrainConfig.n_residual,
+        downsamples: int = TrainConfig.downsamples,
         lr: float = TrainConfig.lr,
         lr_warmup_steps: int = TrainConfig.lr_warmup_steps,
         lr_decay: str = TrainConfig.lr_decay,
@@ -78,7 +79,7 @@ class StyleTransferModule(pl.LightningModule):
                 raise FastNSTError(f"{name} must be >= 0, got {value}")
         self.save_hyperparameters(ignore=["vgg", "style_image", "loss"])
         self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
-        self.net = TransformerNet(width=width, n_residual=n_residual)
+        self.net = TransformerNet(width=width, n_residual=n_residual, downsamples=downsamples)
         self.loss = PerceptualLoss(vgg, style_image, loss)
         self.val_grid: torch.Tensor | None = None  # [3, H, W] grid of the last validation batch
 

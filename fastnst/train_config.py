@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastnst.errors import FastNSTError
 from fastnst.perceptual import LossConfig
-from fastnst.transformer import DEFAULT_WIDTH
+from fastnst.transformer import DEFAULT_WIDTH, MAX_DOWNSAMPLES
 
 
 def read_holdout(path: str | os.PathLike) -> list[str]:
@@ -36,7 +36,7 @@ def opt(default, help: str):
 MINIMUMS = {"max_steps": 1, "val_every": 1, "checkpoint_every": 1, "log_every": 1, "num_nodes": 1,
             "keep_checkpoints": -1, "num_workers": 0, "val_size": 0, "log_images": 0, "width": 1, "n_residual": 0,
             "image_size": 16, "batch_size": 1, "photo_size": 0, "lr_warmup_steps": 0, "style_ramp_steps": 0,
-            "reconstruct_steps": 0}
+            "reconstruct_steps": 0, "downsamples": 1}
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ class TrainConfig:
     # Departure from the paper's 32: see transformer.DEFAULT_WIDTH for the measurement.
     width: int = opt(DEFAULT_WIDTH, "channels of the transformer's first layer (x2, x4 deeper in; 32 in the paper)")
     n_residual: int = opt(5, "residual blocks of the transformer")
+    downsamples: int = opt(2, "stride-2 convs before the residual blocks (2 in the paper; 3: they see 2x "
+                              "larger strokes at the same cost)")
     lr: float = opt(1e-3, "Adam learning rate")
     lr_warmup_steps: int = opt(0, "steps of linear learning-rate warm-up from 0")
     lr_decay: str = opt("constant", "after the warm-up: constant, or cosine (to 0 at max_steps)")
@@ -113,6 +115,8 @@ class TrainConfig:
                 raise FastNSTError(f"{name} must be >= {minimum}, got {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise FastNSTError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.downsamples > MAX_DOWNSAMPLES:
+            raise FastNSTError(f"downsamples must be <= {MAX_DOWNSAMPLES}, got {self.downsamples}")
         if self.style_size is not None and self.style_size < 1:
             raise FastNSTError(f"style_size must be >= 1, got {self.style_size}")
 

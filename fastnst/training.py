@@ -166,7 +166,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     precision = training_precision(config.precision, config.accelerator)
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
     model = StyleTransferModule(
-        vgg, style, loss=config.loss, width=config.width, n_residual=config.n_residual, lr=config.lr,
+        vgg, style, loss=config.loss, width=config.width, n_residual=config.n_residual,
+        downsamples=config.downsamples, lr=config.lr,
         lr_warmup_steps=config.lr_warmup_steps, lr_decay=config.lr_decay, style_ramp_steps=config.style_ramp_steps,
         reconstruct_steps=config.reconstruct_steps,
         style_name=style_path.stem, style_sha256=sha256_file(style_path), image_size=config.image_size,

@@ -56,23 +56,33 @@ class UpsampleConv(nn.Sequential):
 # x1.01 of width 32's; training 1.75x and onnxruntime inference 2.6x faster (BENCHMARKS.md).
 # Width 32 stays one flag away (--width 32).
 DEFAULT_WIDTH = 16
+# Each scale's 3x3 reflection pad needs 2 px there: 2^(downsamples+1) <= MIN_SIZE.
+MAX_DOWNSAMPLES = MIN_SIZE.bit_length() - 2
 
 
 class TransformerNet(nn.Module):
     """[B, 3, H, W] RGB in [0, 1] -> stylized [B, 3, H, W] RGB, for any H, W >= 1.
 
-    ``width`` is the channel count of the first layer (32 in the paper); the encoder doubles it
-    twice (width -> 2·width -> 4·width) and the ``n_residual`` blocks run at 4·width, H/4 x W/4.
+    ``width`` is the channel count of the first layer (32 in the paper); each of the
+    ``downsamples`` stride-2 convs doubles it (paper: 2, width -> 2·width -> 4·width) and the
+    ``n_residual`` blocks run at width·2^downsamples channels, H/2^downsamples x W/2^downsamples.
     """
 
-    def __init__(self, width: int = DEFAULT_WIDTH, n_residual: int = 5):
+    def __init__(self, width: int = DEFAULT_WIDTH, n_residual: int = 5, downsamples: int = 2):
         super().__init__()
+        # Departure from the paper (2 only): 3 halves the residual blocks' resolution and doubles
+        # their channels at the same FLOPs, so their receptive field covers twice as many pixels.
+        if not 1 <= downsamples <= MAX_DOWNSAMPLES:
+            raise ValueError(f"downsamples must be 1..{MAX_DOWNSAMPLES}, got {downsamples}")
         self.width = width
         self.n_residual = n_residual
-        w1, w2, w3 = width, 2 * width, 4 * width
-        self.encoder = nn.Sequential(ConvLayer(3, w1, 9), ConvLayer(w1, w2, 3, stride=2), ConvLayer(w2, w3, 3, stride=2))
-        self.residuals = nn.Sequential(*[ResidualBlock(w3) for _ in range(n_residual)])
-        self.decoder = nn.Sequential(UpsampleConv(w3, w2), UpsampleConv(w2, w1), ConvLayer(w1, 3, 9, norm_relu=False))
+        self.downsamples = downsamples
+        ws = [width * 2**i for i in range(downsamples + 1)]  # channels at each scale, full size first
+        self.encoder = nn.Sequential(ConvLayer(3, ws[0], 9),
+                                     *[ConvLayer(a, b, 3, stride=2) for a, b in zip(ws, ws[1:])])
+        self.residuals = nn.Sequential(*[ResidualBlock(ws[-1]) for _ in range(n_residual)])
+        self.decoder = nn.Sequential(*[UpsampleConv(b, a) for a, b in reversed(list(zip(ws, ws[1:])))],
+                                     ConvLayer(ws[0], 3, 9, norm_relu=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -80,9 +90,10 @@ class TransformerNet(nn.Module):
             # The 9x9 reflection pads need more than 4 px at every scale: edge-pad tiny inputs to
             # MIN_SIZE, the rule the stylizers apply too (onnx_contract.py), then crop below.
             x = F.pad(x, (0, max(0, MIN_SIZE - w), 0, max(0, MIN_SIZE - h)), mode="replicate")
-        # Two stride-2 convs and two 2x upsamples map H to 4·ceil(ceil(H/2)/2): pad bottom/right to
-        # a multiple of 4 so the output lines up with the input, then crop. Always padding (often
-        # by 0) keeps the graph free of shape-dependent branches for the ONNX export.
-        x = F.pad(x, (0, -x.shape[-1] % 4, 0, -x.shape[-2] % 4), mode="reflect")
+        # d stride-2 convs and d 2x upsamples map H to 2^d·ceil(...ceil(H/2).../2): pad bottom/right
+        # to a multiple of 2^d so the output lines up with the input, then crop. Always padding
+        # (often by 0) keeps the graph free of shape-dependent branches for the ONNX export.
+        m = 2**self.downsamples
+        x = F.pad(x, (0, -x.shape[-1] % m, 0, -x.shape[-2] % m), mode="reflect")
         y = self.decoder(self.residuals(self.encoder(x)))[..., :h, :w]
         return y if self.training else y.clamp(0, 1)

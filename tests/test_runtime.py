@@ -75,7 +75,7 @@ def test_model_metadata_is_read():
     assert model.meta["style_name"] == "tiny-test-style"
     assert model.meta["image_size"] == 256 and model.meta["style_size"] == 384
     assert model.meta["loss"]["style_weight"] == 10.0
-    assert model.meta["model"] == {"width": 8, "n_residual": 5}
+    assert model.meta["model"] == {"width": 8, "n_residual": 5, "downsamples": 2}
 
 
 def _identity_model(path: Path, input_name: str = "x", output_name: str = "y", format_key: str | None = None) -> Path:
@@ -229,7 +229,7 @@ def test_open_model_gives_every_format_one_interface_and_one_metadata_layout():
     assert all(np.abs(out - outputs[0]).max() < 1e-3 for out in outputs)
     assert [set(model.meta) for model in models] == [set(META_KEYS)] * 3
     assert [model.meta["fastnst_version"] for model in models] == ["0.1.0"] * 3
-    assert [model.meta["model"] for model in models] == [{"width": 8, "n_residual": 5}] * 3
+    assert [model.meta["model"] for model in models] == [{"width": 8, "n_residual": 5, "downsamples": 2}] * 3
     assert len({model.bytes_per_pixel for model in models}) == 1
 
 

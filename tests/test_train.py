@@ -288,7 +288,8 @@ def test_resume_of_a_bad_checkpoint_is_one_line_and_keeps_the_config(setup, tmp_
     (["--style-weight", "nan"], "finite"), (["--content-weight", "inf"], "finite"),
     (["--max-steps", "0"], "max_steps must be >= 1"), (["--max-steps", "-1"], "max_steps must be >= 1"),
     (["--num-workers", "-1"], "num_workers must be >= 0"), (["--holdout", "photo00.png", "nope.jpg"], "'nope.jpg'"),
-    (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size")])
+    (["--accelerator", "banana"], "banana"), (["--batch-size", "0"], "batch_size"),
+    (["--downsamples", "0"], "downsamples must be >= 1"), (["--downsamples", "4"], "downsamples must be <= 3")])
 def test_bad_training_options_are_one_line_errors_before_anything_is_written(setup, capsys, option, fragment):
     assert train_main(base_args(setup, "badopts") + option) == 2
     assert fragment in one_line_error(capsys.readouterr().err)

@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from fastnst.perceptual import LossConfig, PerceptualLoss
-from fastnst.transformer import TransformerNet
+from fastnst.transformer import MAX_DOWNSAMPLES, TransformerNet
 from fastnst.vgg import VGGFeatures
 
 
+@pytest.mark.parametrize("downsamples", [2, 3])
 @pytest.mark.parametrize("h, w", [(1, 1), (3, 5), (16, 16), (17, 31), (33, 18), (64, 64)])
-def test_output_has_input_size(h, w):
-    net = TransformerNet(width=8).eval()
+def test_output_has_input_size(h, w, downsamples):
+    net = TransformerNet(width=8, downsamples=downsamples).eval()
     y = net(torch.rand(2, 3, h, w))
     assert y.shape == (2, 3, h, w)
     assert y.min() >= 0 and y.max() <= 1  # eval mode clamps to the pixel range
@@ -28,6 +29,18 @@ def test_width_scales_channels():
     slim, full = TransformerNet(width=8), TransformerNet(width=16)
     n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert 3.5 < n(full) / n(slim) < 4.5  # convs dominate: parameters grow with width squared
+
+
+def test_downsamples_set_the_residual_blocks_scale_and_channels():
+    x = torch.rand(1, 3, 64, 48)
+    for d in (1, 2, 3):
+        net = TransformerNet(width=8, downsamples=d).eval()
+        h = net.encoder(x)
+        assert h.shape == (1, 8 * 2**d, 64 // 2**d, 48 // 2**d)
+        assert net.residuals(h).shape == h.shape
+    for bad in (0, MAX_DOWNSAMPLES + 1):
+        with pytest.raises(ValueError, match="downsamples"):
+            TransformerNet(width=8, downsamples=bad)
 
 
 def test_no_transposed_convolutions_and_reflection_padding():
