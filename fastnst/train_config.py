@@ -69,8 +69,8 @@ class TrainConfig:
     # Departure from the paper's 32: see transformer.DEFAULT_WIDTH for the measurement.
     width: int = opt(DEFAULT_WIDTH, "channels of the transformer's first layer (x2, x4 deeper in; 32 in the paper)")
     n_residual: int = opt(5, "residual blocks of the transformer")
-    downsamples: int = opt(2, "stride-2 convs before the residual blocks (2 in the paper; 3: they see 2x "
-                              "larger strokes at the same cost)")
+    downsamples: int = opt(2, "stride-2 convs before the residual blocks (2 in the paper; 3: twice their "
+                              "receptive field in pixels at the same FLOPs)")
     lr: float = opt(1e-3, "Adam learning rate")
     lr_warmup_steps: int = opt(0, "steps of linear learning-rate warm-up from 0")
     lr_decay: str = opt("constant", "after the warm-up: constant, or cosine (to 0 at max_steps)")

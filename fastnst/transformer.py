@@ -72,6 +72,7 @@ class TransformerNet(nn.Module):
         super().__init__()
         # Departure from the paper (2 only): 3 halves the residual blocks' resolution and doubles
         # their channels at the same FLOPs, so their receptive field covers twice as many pixels.
+        # It did not keep the_scream at 512 px out of blobs (BENCHMARKS.md); the default stays 2.
         if not 1 <= downsamples <= MAX_DOWNSAMPLES:
             raise ValueError(f"downsamples must be 1..{MAX_DOWNSAMPLES}, got {downsamples}")
         self.width = width
