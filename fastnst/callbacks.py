@@ -46,6 +46,14 @@ class SaveOnInterrupt(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
+            # The interrupt lands inside a step: Lightning has counted that batch as ready but not
+            # completed, and a restart rolls back only the epoch's counters, not the run's total
+            # (pytorch_lightning/loops/progress.py, _BatchProgress.reset_on_restart). The total is
+            # what schedules validation (training_epoch_loop.py, total_batch_idx), so each resume
+            # would validate and save its periodic checkpoints one step early, and a checkpoint due
+            # at an epoch's last batch would be written under the wrong step. Count only completed
+            # batches, as the weights saved here have seen.
+            trainer.fit_loop.epoch_loop.batch_progress.total.reset_on_restart()
             # weights_only=False: the full state (optimizer, loops), for --resume. Saying so also
             # keeps Lightning from logging "`weights_only` was not set" on every save.
             trainer.save_checkpoint(self.path, weights_only=False)  # atomically: SafeCheckpointIO

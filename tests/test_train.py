@@ -423,3 +423,25 @@ def test_short_real_run_lowers_the_training_loss(tmp_path):
     assert len(totals) >= 30
     first, last = np.mean(totals[:5]), np.mean(totals[-5:])
     assert last < 0.7 * first, (first, last)
+
+
+def test_a_run_resumed_after_an_interrupt_keeps_its_checkpoint_and_validation_steps(setup, capsys, monkeypatch):
+    """Ctrl-C lands inside a step; the resumed run still checkpoints and validates at multiples of the interval."""
+    real = StyleTransferModule.training_step
+
+    def interrupt_at_step_3(self, batch, batch_idx):
+        if self.global_step == 3:  # mid-epoch: 2 steps an epoch here
+            raise KeyboardInterrupt
+        return real(self, batch, batch_idx)
+
+    run = setup / "ctrlc"
+    with monkeypatch.context() as m:
+        m.setattr(StyleTransferModule, "training_step", interrupt_at_step_3)
+        assert train_main(base_args(setup, "ctrlc", **{"max-steps": 8, "keep-checkpoints": -1})) == 130
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    capsys.readouterr()
+    assert train_main(["--resume", str(run)]) == 0
+    periodic = sorted(run.glob("checkpoints/step*.ckpt"))
+    assert [p.name for p in periodic] == [f"step{s:07d}.ckpt" for s in (2, 4, 6, 8)]
+    assert [torch.load(p, weights_only=True)["global_step"] for p in periodic] == [2, 4, 6, 8]
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [f"step{s:07d}.png" for s in (2, 4, 6, 8)]
