@@ -21,7 +21,9 @@ from fastnst.train_config import TrainConfig
 from fastnst.transformer import TransformerNet
 from fastnst.vgg import VGGFeatures
 
-VGG_PREFIX = "loss.vgg."
+# The frozen VGG's keys in state_dict(): under the loss, and again under the early-scale loss
+# when there is one (the same module, shared).
+VGG_PREFIXES = ("loss.vgg.", "early_loss.vgg.")
 # Learning-rate shapes after the warm-up: constant, or a cosine from lr to 0 at max_steps
 # (Loshchilov & Hutter 2017, without restarts).
 LR_DECAYS = ("constant", "cosine")
@@ -64,6 +66,10 @@ class StyleTransferModule(pl.LightningModule):
         lr_decay: str = TrainConfig.lr_decay,
         style_ramp_steps: int = TrainConfig.style_ramp_steps,
         reconstruct_steps: int = TrainConfig.reconstruct_steps,
+        early_style_image: torch.Tensor | None = None,
+        early_style_size: int = TrainConfig.early_style_size,
+        early_style_steps: int = TrainConfig.early_style_steps,
+        early_style_weight: float = TrainConfig.early_style_weight,
         style_name: str = "",
         style_sha256: str = "",
         image_size: int = TrainConfig.image_size,
@@ -74,13 +80,20 @@ class StyleTransferModule(pl.LightningModule):
         if lr_decay not in LR_DECAYS:
             raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
         for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps),
-                            ("reconstruct_steps", reconstruct_steps)):
+                            ("reconstruct_steps", reconstruct_steps), ("early_style_steps", early_style_steps)):
             if value < 0:
                 raise FastNSTError(f"{name} must be >= 0, got {value}")
-        self.save_hyperparameters(ignore=["vgg", "style_image", "loss"])
+        if early_style_steps and early_style_image is None:
+            raise FastNSTError("early_style_steps needs early_style_image (the style image at early_style_size)")
+        self.save_hyperparameters(ignore=["vgg", "style_image", "early_style_image", "loss"])
         self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
         self.net = TransformerNet(width=width, n_residual=n_residual, downsamples=downsamples)
         self.loss = PerceptualLoss(vgg, style_image, loss)
+        # The training target before early_style_steps: the same loss against the style image at
+        # early_style_size, at early_style_weight if set (its Grams are buffers of their own, saved
+        # and resumed with the run).
+        early = dataclasses.replace(loss, style_weight=early_style_weight or loss.style_weight)
+        self.early_loss = PerceptualLoss(vgg, early_style_image, early) if early_style_steps else None
         self.val_grid: torch.Tensor | None = None  # [3, H, W] grid of the last validation batch
 
     def meta(self) -> dict:
@@ -96,7 +109,10 @@ class StyleTransferModule(pl.LightningModule):
     def _step(self, batch: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """batch: [B, 3, S, S] photos in [0, 1] -> (total loss, stylized batch)."""
         stylized = self.net(batch)
-        terms = self.loss(stylized, self.loss.content_targets(batch))
+        # Validation always scores against the final target, so its curve is one measure throughout.
+        early = stage == "train" and self.global_step < self.hparams.get("early_style_steps", 0)
+        loss = self.early_loss if early else self.loss
+        terms = loss(stylized, loss.content_targets(batch))
         if stage == "train" and self.hparams.get("style_ramp_steps"):
             # The style weight grows linearly from 0 over the first steps: the net first learns to
             # keep the photo, then paints over it (a from-scratch net at full style weight settles
@@ -150,7 +166,7 @@ class StyleTransferModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The frozen VGG is ~80 MB of weights the user already has: keep it out of every checkpoint.
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VGG_PREFIX)}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VGG_PREFIXES)}
         checkpoint["fastnst"] = {"model": model_info(self.net), "meta": self.meta()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -158,5 +174,5 @@ class StyleTransferModule(pl.LightningModule):
         # state dict (this hook runs first), which then stays strict about everything else.
         state = checkpoint["state_dict"]
         for k, v in self.state_dict().items():
-            if k.startswith(VGG_PREFIX):
+            if k.startswith(VGG_PREFIXES):
                 state.setdefault(k, v)

@@ -36,7 +36,7 @@ def opt(default, help: str):
 MINIMUMS = {"max_steps": 1, "val_every": 1, "checkpoint_every": 1, "log_every": 1, "num_nodes": 1,
             "keep_checkpoints": -1, "num_workers": 0, "val_size": 0, "log_images": 0, "width": 1, "n_residual": 0,
             "image_size": 16, "batch_size": 1, "photo_size": 0, "lr_warmup_steps": 0, "style_ramp_steps": 0,
-            "reconstruct_steps": 0, "downsamples": 1}
+            "reconstruct_steps": 0, "downsamples": 1, "early_style_size": 0, "early_style_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,15 @@ class TrainConfig:
                                    "(the net first learns to keep the photo)")
     reconstruct_steps: int = opt(0, "warm start: first train the net to return the photo (pixel MSE, no VGG) "
                                     "for N steps, then the perceptual loss")
+    # Departure from Johnson et al. (one style scale throughout): a net trained from scratch against
+    # the style image at 384-512 px paints blobs or worms over the photo for its first 1000+ steps,
+    # while at 256 px it learns the painting's texture and keeps the photo. Moved on to mosaic at
+    # 384 px after that, the same net painted the larger panes without worms; udnie at 512 px still
+    # blobbed (BENCHMARKS.md, "mosaic: the style image's scale as a curriculum").
+    early_style_size: int = opt(0, "longer side of the style image for the first early_style_steps steps "
+                                   "(0: style_size from the start)")
+    early_style_steps: int = opt(0, "steps trained against the style image at early_style_size, before style_size")
+    early_style_weight: float = opt(0.0, "style weight of those early steps (0: style_weight)")
     # Training's loss: Gatys' (LossConfig) with content at relu3_3 and a 5x lower style weight.
     # Measured (BENCHMARKS.md, "Recipe ablations" and bench/balance.py): with content at relu2_2 and
     # weight 1 the objective ranks a faint net above the published ones, so training converges to
@@ -117,6 +126,13 @@ class TrainConfig:
             raise FastNSTError(f"lr must be a finite number > 0, got {self.lr}")
         if self.downsamples > MAX_DOWNSAMPLES:
             raise FastNSTError(f"downsamples must be <= {MAX_DOWNSAMPLES}, got {self.downsamples}")
+        if (self.early_style_size > 0) != (self.early_style_steps > 0):
+            raise FastNSTError("early_style_size and early_style_steps go together: set both (or neither), got "
+                               f"{self.early_style_size} and {self.early_style_steps}")
+        if not (math.isfinite(self.early_style_weight) and self.early_style_weight >= 0):
+            raise FastNSTError(f"early_style_weight must be a finite number >= 0, got {self.early_style_weight}")
+        if self.early_style_weight and not self.early_style_steps:
+            raise FastNSTError("early_style_weight needs early_style_steps (and early_style_size)")
         if self.style_size is not None and self.style_size < 1:
             raise FastNSTError(f"style_size must be >= 1, got {self.style_size}")
 

@@ -157,6 +157,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     data.prepare_files()
     style_size = config.style_size or config.image_size
     style = to_tensor(load_image(style_path, style_size, upscale=True))
+    early_style = (to_tensor(load_image(style_path, config.early_style_size, upscale=True))
+                   if config.early_style_steps else None)
     vgg = load_vgg(config.loss.layers, arch=config.loss.vgg_arch, weights=config.vgg_weights)
 
     os.environ["FASTNST_RUN_DIR"] = str(run_dir)
@@ -169,7 +171,9 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         vgg, style, loss=config.loss, width=config.width, n_residual=config.n_residual,
         downsamples=config.downsamples, lr=config.lr,
         lr_warmup_steps=config.lr_warmup_steps, lr_decay=config.lr_decay, style_ramp_steps=config.style_ramp_steps,
-        reconstruct_steps=config.reconstruct_steps,
+        reconstruct_steps=config.reconstruct_steps, early_style_image=early_style,
+        early_style_size=config.early_style_size, early_style_steps=config.early_style_steps,
+        early_style_weight=config.early_style_weight,
         style_name=style_path.stem, style_sha256=sha256_file(style_path), image_size=config.image_size,
         style_size=style_size, log_images=config.log_images)
     if config.channels_last:

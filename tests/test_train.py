@@ -361,6 +361,39 @@ def test_reconstruct_steps_train_the_net_to_return_the_photo_without_vgg(monkeyp
         module.training_step(photos, 0)  # the perceptual loss from step reconstruct_steps on
 
 
+def test_early_style_steps_train_against_the_early_style_image_and_validate_against_the_final_one(monkeypatch):
+    torch.manual_seed(0)
+    vgg = VGGFeatures(TrainConfig().loss.layers)
+    style, early_style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 16, 16)
+    module = StyleTransferModule(vgg, style, width=4, n_residual=1, early_style_image=early_style,
+                                 early_style_size=16, early_style_steps=2)
+    logged = {}
+    monkeypatch.setattr(module, "log_dict", lambda d, **k: logged.update(d))
+    photos = torch.rand(2, 3, 16, 16)
+
+    def total(loss):  # the loss's total for the net's current output
+        with torch.no_grad():
+            return loss(module.net(photos), loss.content_targets(photos))["total"].item()
+
+    at_final, at_early = total(module.loss), total(module.early_loss)
+    assert at_final != pytest.approx(at_early), "the two style images must give different losses"
+    for step, expected in ((0, at_early), (1, at_early), (2, at_final), (50, at_final)):
+        monkeypatch.setattr(type(module), "global_step", property(lambda self, s=step: s))
+        with torch.no_grad():
+            assert module.training_step(photos, 0).item() == pytest.approx(expected, rel=1e-5), step
+    monkeypatch.setattr(type(module), "global_step", property(lambda self: 0))
+    with torch.no_grad():
+        module.validation_step(photos, 0)
+    assert logged["val/total"].item() == pytest.approx(at_final, rel=1e-5), "validation scores the final target"
+    with pytest.raises(FastNSTError, match="early_style_image"):
+        StyleTransferModule(vgg, style, width=4, n_residual=1, early_style_steps=2)
+    weighted = StyleTransferModule(vgg, style, width=4, n_residual=1, early_style_image=early_style,
+                                   early_style_size=16, early_style_steps=2, early_style_weight=3.0)
+    assert weighted.early_loss.config.style_weight == 3.0
+    assert weighted.loss.config.style_weight == TrainConfig().loss.style_weight, "the rest keep the loss's weight"
+    assert module.early_loss.config.style_weight == module.loss.config.style_weight, "unset: style_weight"
+
+
 def test_training_precision_picks_bf16_only_where_native():
     assert training_precision("32-true") == "32-true" and training_precision("bf16-mixed") == "bf16-mixed"
     expected = "bf16-mixed" if native_bf16("cpu") else "32-true"
@@ -370,10 +403,14 @@ def test_training_precision_picks_bf16_only_where_native():
 def test_recipe_options_train_and_reach_the_checkpoint(setup):
     run = setup / "recipe"
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
-                                         "style-octaves": 2, "reconstruct-steps": 1, "image-size": 32, "log-every": 1})
+                                         "style-octaves": 2, "reconstruct-steps": 1, "image-size": 32, "log-every": 1,
+                                         "early-style-size": 24, "early-style-steps": 2, "early-style-weight": 3})
     assert train_main(args) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # scheduler state too: no pickled objects
     assert any(k.endswith("_d2") for k in ckpt["state_dict"]), "the half-size style Grams are saved"
+    assert "early_loss.gram_relu1_1" in ckpt["state_dict"], "the early style image's Grams are saved"
+    assert not [k for k in ckpt["state_dict"] if ".vgg." in k], "neither loss's copy of the VGG is saved"
+    assert train_main(["--resume", str(run), "--max-steps", "5"]) == 0, "a run with both targets resumes"
     assert ckpt["lr_schedulers"], "the schedule's position is saved for resuming"
     assert ckpt["hyper_parameters"]["lr_decay"] == "cosine"
     header = (run / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
@@ -381,7 +418,9 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
 
 
 @pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0"),
-                                  ("--reconstruct-steps", "-2")])
+                                  ("--reconstruct-steps", "-2"), ("--early-style-steps", "-1"),
+                                  ("--early-style-size", "128"), ("--early-style-steps", "100"),
+                                  ("--early-style-weight", "3"), ("--early-style-weight", "nan")])
 def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
     assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
     err = capsys.readouterr().err
