@@ -66,10 +66,12 @@ class StyleTransferModule(pl.LightningModule):
         lr_decay: str = TrainConfig.lr_decay,
         style_ramp_steps: int = TrainConfig.style_ramp_steps,
         reconstruct_steps: int = TrainConfig.reconstruct_steps,
+        # No early stage unless given one with its image: the recipe's schedule is TrainConfig's
+        # (early_style_*), which training.py passes in with the style image at early_style_size.
         early_style_image: torch.Tensor | None = None,
-        early_style_size: int = TrainConfig.early_style_size,
-        early_style_steps: int = TrainConfig.early_style_steps,
-        early_style_weight: float = TrainConfig.early_style_weight,
+        early_style_size: int = 0,
+        early_style_steps: int = 0,
+        early_style_weight: float = 0.0,
         style_name: str = "",
         style_sha256: str = "",
         image_size: int = TrainConfig.image_size,

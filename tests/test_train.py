@@ -18,7 +18,7 @@ from PIL import Image
 from fastnst import TrainConfig, train
 from fastnst.checkpoint import load_transformer
 from fastnst.cli.options import build, read_yaml, resolve
-from fastnst.cli.train import train_main
+from fastnst.cli.train import saved_run_config, train_main
 from fastnst.training import training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
@@ -96,6 +96,14 @@ def test_a_config_of_the_older_layout_still_loads(tmp_path):
     config = build(TrainConfig, resolve(TrainConfig, (str(old), read_yaml(old))))
     assert config.holdout_names() == ("a.jpg", "b.jpg") and config.loss.content_layers == ("relu2_2",)
     assert config.max_steps == 300 and config.loss.style_weight == 1.0 and config.loss.tv_weight == 1.0
+    # Resumed, it keeps the one style scale it was trained with, not today's two-scale schedule.
+    resumed = build(TrainConfig, resolve(TrainConfig, (str(old), saved_run_config(tmp_path))))
+    assert resumed.early_style_steps == 0 and TrainConfig().early_style_steps > 0
+    assert resumed.style_size is None  # null, as saved: the style image at the crop size
+    now = tmp_path / "now"
+    now.mkdir()
+    (now / "config.yaml").write_text(old.read_text() + "early_style_steps: 7\nearly_style_size: 64\n")
+    assert build(TrainConfig, resolve(TrainConfig, ("now", saved_run_config(now)))).early_style_steps == 7
 
 
 def test_find_images_recursive_and_survives_symlink_loop(tmp_path):
@@ -419,8 +427,8 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
 
 @pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0"),
                                   ("--reconstruct-steps", "-2"), ("--early-style-steps", "-1"),
-                                  ("--early-style-size", "128"), ("--early-style-steps", "100"),
-                                  ("--early-style-weight", "3"), ("--early-style-weight", "nan")])
+                                  ("--early-style-size", "0"), ("--early-style-size", "-5"),
+                                  ("--early-style-weight", "-1"), ("--early-style-weight", "nan")])
 def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
     assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
     err = capsys.readouterr().err

@@ -30,6 +30,14 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def saved_run_config(run_dir: Path) -> dict:
+    """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
+    saved = read_yaml(run_dir / "config.yaml")
+    # A run from before the style-scale curriculum has no early_style_* keys and was trained
+    # without one: it resumes that way, not with today's defaults.
+    return saved if "early_style_steps" in saved else {"early_style_steps": 0, **saved}
+
+
 def train_command(args: argparse.Namespace) -> int:
     from fastnst.train_config import TrainConfig
     from fastnst.training import find_resume, read_resume_checkpoint, train
@@ -38,7 +46,7 @@ def train_command(args: argparse.Namespace) -> int:
     if args.resume is not None:
         run_dir, ckpt = find_resume(args.resume)
         read_resume_checkpoint(ckpt)  # a damaged or foreign file stops here, before its config is read
-        layers.append((str(run_dir / "config.yaml"), read_yaml(run_dir / "config.yaml")))
+        layers.append((str(run_dir / "config.yaml"), saved_run_config(run_dir)))
     if args.config is not None:
         layers.append((str(args.config), read_yaml(args.config)))
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "resume", "debug")}
