@@ -96,6 +96,11 @@ class TrainConfig:
     early_style_steps: int = opt(4000, "steps trained against the style image at early_style_size, before "
                                        "style_size (0: style_size from the start)")
     early_style_weight: float = opt(3.0, "style weight of those early steps (0: style_weight)")
+    # Off by default (measured on udnie only): at the switch to the 384 px target udnie's style term
+    # spiked 2000x in one step and the net collapsed to a flat picture; with the gradient norm
+    # clipped to 1 the same switch converged (BENCHMARKS.md, "The defaults on paintings they were
+    # never tuned on").
+    grad_clip: float = opt(0.0, "clip the gradient's norm to this before each step (0: no clipping)")
     # Training's loss: Gatys' (LossConfig) with content at relu3_3 and a 5x lower style weight.
     # Measured (BENCHMARKS.md, "Recipe ablations" and bench/balance.py): with content at relu2_2 and
     # weight 1 the objective ranks a faint net above the published ones, so training converges to
@@ -138,6 +143,8 @@ class TrainConfig:
         if self.early_style_steps and not self.early_style_size:
             raise FastNSTError(f"early_style_steps {self.early_style_steps} needs early_style_size > 0 "
                                "(or early_style_steps 0: style_size from the start)")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise FastNSTError(f"grad_clip must be a finite number >= 0, got {self.grad_clip}")
         if not (math.isfinite(self.early_style_weight) and self.early_style_weight >= 0):
             raise FastNSTError(f"early_style_weight must be a finite number >= 0, got {self.early_style_weight}")
         if self.style_size is not None and self.style_size < 1:

@@ -196,7 +196,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
             devices=config.devices, strategy=config.strategy, num_nodes=config.num_nodes,
             val_check_interval=config.val_every, check_val_every_n_epoch=None, log_every_n_steps=config.log_every,
             callbacks=callbacks, logger=loggers, default_root_dir=run_dir, enable_model_summary=False,
-            num_sanity_val_steps=0, use_distributed_sampler=True, plugins=[SafeCheckpointIO()])
+            num_sanity_val_steps=0, use_distributed_sampler=True, plugins=[SafeCheckpointIO()],
+            gradient_clip_val=config.grad_clip or None)
     except (MisconfigurationException, ValueError) as e:  # e.g. an accelerator/precision/devices Lightning rejects
         raise FastNSTError(f"invalid trainer option: {str(e).splitlines()[0]}") from None
     if trainer.is_global_zero:

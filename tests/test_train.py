@@ -412,7 +412,8 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
     run = setup / "recipe"
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
                                          "style-octaves": 2, "reconstruct-steps": 1, "image-size": 32, "log-every": 1,
-                                         "early-style-size": 24, "early-style-steps": 2, "early-style-weight": 3})
+                                         "early-style-size": 24, "early-style-steps": 2, "early-style-weight": 3,
+                                         "grad-clip": 0.5})
     assert train_main(args) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # scheduler state too: no pickled objects
     assert any(k.endswith("_d2") for k in ckpt["state_dict"]), "the half-size style Grams are saved"
@@ -428,7 +429,8 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
 @pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0"),
                                   ("--reconstruct-steps", "-2"), ("--early-style-steps", "-1"),
                                   ("--early-style-size", "0"), ("--early-style-size", "-5"),
-                                  ("--early-style-weight", "-1"), ("--early-style-weight", "nan")])
+                                  ("--early-style-weight", "-1"), ("--early-style-weight", "nan"),
+                                  ("--grad-clip", "-1"), ("--grad-clip", "inf")])
 def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
     assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
     err = capsys.readouterr().err
