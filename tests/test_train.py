@@ -99,11 +99,13 @@ def test_a_config_of_the_older_layout_still_loads(tmp_path):
     # Resumed, it keeps the one style scale it was trained with, not today's two-scale schedule.
     resumed = build(TrainConfig, resolve(TrainConfig, (str(old), saved_run_config(tmp_path))))
     assert resumed.early_style_steps == 0 and TrainConfig().early_style_steps > 0
+    assert resumed.grad_clip == 0 and TrainConfig().grad_clip > 0
     assert resumed.style_size is None  # null, as saved: the style image at the crop size
     now = tmp_path / "now"
     now.mkdir()
-    (now / "config.yaml").write_text(old.read_text() + "early_style_steps: 7\nearly_style_size: 64\n")
-    assert build(TrainConfig, resolve(TrainConfig, ("now", saved_run_config(now)))).early_style_steps == 7
+    (now / "config.yaml").write_text(old.read_text() + "early_style_steps: 7\nearly_style_size: 64\ngrad_clip: 2.5\n")
+    resumed = build(TrainConfig, resolve(TrainConfig, ("now", saved_run_config(now))))
+    assert resumed.early_style_steps == 7 and resumed.grad_clip == 2.5
 
 
 def test_find_images_recursive_and_survives_symlink_loop(tmp_path):

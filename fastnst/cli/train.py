@@ -30,12 +30,15 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+# Options whose defaults changed after runs were saved without them, with the value such a run
+# was trained with: a run from before the style-scale curriculum (no early_style_* keys) or before
+# gradient clipping resumes the way it started, not with today's defaults.
+BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0}
+
+
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
-    saved = read_yaml(run_dir / "config.yaml")
-    # A run from before the style-scale curriculum has no early_style_* keys and was trained
-    # without one: it resumes that way, not with today's defaults.
-    return saved if "early_style_steps" in saved else {"early_style_steps": 0, **saved}
+    return BEFORE_THE_KEY | read_yaml(run_dir / "config.yaml")
 
 
 def train_command(args: argparse.Namespace) -> int:
