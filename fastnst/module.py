@@ -24,6 +24,8 @@ from fastnst.vgg import VGGFeatures
 # The frozen VGG's keys in state_dict(): under the loss, and again under the early-scale loss
 # when there is one (the same module, shared).
 VGG_PREFIXES = ("loss.vgg.", "early_loss.vgg.")
+# The style Grams' keys (perceptual.py's buffers gram_<layer>, gram_scale_<layer>), in both losses.
+STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_")
 # Learning-rate shapes after the warm-up: constant, or a cosine from lr to 0 at max_steps
 # (Loshchilov & Hutter 2017, without restarts).
 LR_DECAYS = ("constant", "cosine")
@@ -174,7 +176,15 @@ class StyleTransferModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Checkpoints lack the VGG (see on_save_checkpoint): fill in ours before Lightning loads the
         # state dict (this hook runs first), which then stays strict about everything else.
+        # The style Grams are fixed targets of the style image at the sizes this run's config names,
+        # computed when this module was built: ours replace the checkpoint's, so a run resumed with
+        # another --style-size, --early-style-steps or style layers trains against what its config
+        # says (the checkpoint's Grams would otherwise win without a word).
         state = checkpoint["state_dict"]
+        for k in [k for k in state if k.startswith(STYLE_TARGET_PREFIXES)]:
+            del state[k]
         for k, v in self.state_dict().items():
             if k.startswith(VGG_PREFIXES):
                 state.setdefault(k, v)
+            elif k.startswith(STYLE_TARGET_PREFIXES):
+                state[k] = v
