@@ -404,6 +404,28 @@ def test_early_style_steps_train_against_the_early_style_image_and_validate_agai
     assert module.early_loss.config.style_weight == module.loss.config.style_weight, "unset: style_weight"
 
 
+def test_a_resumed_run_trains_against_the_style_grams_its_config_names(setup):
+    # The style Grams are buffers, saved in every checkpoint; a resume with another --style-size (or
+    # without the early stage) must train against the new targets, not the checkpoint's.
+    def grams(run: Path) -> dict[str, torch.Tensor]:
+        state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        return {k: v for k, v in state.items() if ".gram_" in k}
+
+    run, fresh = setup / "regram", setup / "regram_fresh"
+    assert train_main(base_args(setup, "regram", **{"style-size": 24, "max-steps": 2})) == 0
+    before = grams(run)
+    assert any(k.startswith("early_loss.") for k in before), "the defaults' early stage has Grams of its own"
+    assert train_main(["--resume", str(run), "--max-steps", "4", "--style-size", "40", "--early-style-steps", "0"]) == 0
+    assert train_main(base_args(setup, "regram_fresh", **{"style-size": 40, "max-steps": 1, "early-style-steps": 0})) == 0
+    after, expected = grams(run), grams(fresh)
+    assert after.keys() == expected.keys() and not [k for k in after if k.startswith("early_loss.")]
+    for k, v in expected.items():
+        assert torch.allclose(after[k], v), k
+    assert not torch.allclose(after["loss.gram_relu1_1"], before["loss.gram_relu1_1"]), "the 24 px Grams are gone"
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4 and ckpt["fastnst"]["meta"]["style_size"] == 40
+
+
 def test_training_precision_picks_bf16_only_where_native():
     assert training_precision("32-true") == "32-true" and training_precision("bf16-mixed") == "bf16-mixed"
     expected = "bf16-mixed" if native_bf16("cpu") else "32-true"
