@@ -180,11 +180,8 @@ class StyleTransferModule(pl.LightningModule):
         # computed when this module was built: ours replace the checkpoint's, so a run resumed with
         # another --style-size, --early-style-steps or style layers trains against what its config
         # says (the checkpoint's Grams would otherwise win without a word).
-        state = checkpoint["state_dict"]
-        for k in [k for k in state if k.startswith(STYLE_TARGET_PREFIXES)]:
-            del state[k]
+        state = checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                            if not k.startswith(STYLE_TARGET_PREFIXES)}
         for k, v in self.state_dict().items():
-            if k.startswith(VGG_PREFIXES):
+            if k.startswith(VGG_PREFIXES + STYLE_TARGET_PREFIXES):
                 state.setdefault(k, v)
-            elif k.startswith(STYLE_TARGET_PREFIXES):
-                state[k] = v
