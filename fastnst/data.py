@@ -147,6 +147,9 @@ class StyleDataModule(pl.LightningDataModule):
         photo_size: int = TrainConfig.photo_size,
         num_workers: int = TrainConfig.num_workers,
         seed: int = TrainConfig.seed,
+        early_image_size: int = TrainConfig.early_image_size,
+        early_batch_size: int = TrainConfig.early_batch_size,
+        early_steps: int = TrainConfig.early_style_steps,
     ):
         super().__init__()
         if image_size < 16:
@@ -155,9 +158,15 @@ class StyleDataModule(pl.LightningDataModule):
             raise FastNSTError(f"batch_size must be >= 1, got {batch_size}")
         if photo_size < 0:
             raise FastNSTError(f"photo_size must be >= 0 (0: scale photos to the crop), got {photo_size}")
+        if early_image_size and early_image_size < 16:
+            raise FastNSTError(f"early_image_size must be 0 (image_size) or >= 16, got {early_image_size}")
+        if early_batch_size < 0 or early_steps < 0:
+            raise FastNSTError(f"early_batch_size and early_steps must be >= 0, got {early_batch_size}, {early_steps}")
         self.data_dir, self.image_size, self.batch_size = data_dir, image_size, batch_size
         self.val_size, self.holdout, self.num_workers, self.seed = val_size, tuple(holdout), num_workers, seed
         self.photo_size = photo_size
+        self.early = (early_image_size or image_size, early_batch_size or batch_size, early_steps)
+        self._train_loader: tuple[tuple[int, int], DataLoader] | None = None  # (crop, batch), loader
         self.train_files: list[Path] = []
         self.val_files: list[Path] = []
 
@@ -190,8 +199,31 @@ class StyleDataModule(pl.LightningDataModule):
             self.prepare_files()
 
     def train_dataloader(self) -> DataLoader:
-        ds = CropDataset(self.train_files, self.image_size, train=True, photo_size=self.photo_size)
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=len(ds) >= self.batch_size,
+        """This step's loader: the early crops before ``early_steps``, then ``image_size`` x ``batch_size``.
+
+        The trainer asks again every epoch (training.py sets reload_dataloaders_every_n_epochs=1).
+        An early loader holds no more batches than early steps are left, so its last epoch ends on
+        the switch whatever the size of the data folder; a full loader is built once and reused.
+        """
+        step = self.trainer.global_step if self.trainer is not None else 0
+        size, batch, early_steps = self.early
+        left = early_steps - step
+        if left <= 0 or (size, batch) == (self.image_size, self.batch_size):
+            size, batch, files = self.image_size, self.batch_size, self.train_files
+        else:
+            world = self.trainer.world_size if self.trainer is not None else 1
+            files = self.train_files
+            if left * batch * world < len(files):  # the global RNG: seeded, like the crops
+                files = sorted(random.sample(files, left * batch * world))
+        if self._train_loader is not None and self._train_loader[0] == (size, batch) and files is self.train_files:
+            return self._train_loader[1]
+        loader = self._loader(files, size, batch)
+        self._train_loader = ((size, batch), loader) if files is self.train_files else None
+        return loader
+
+    def _loader(self, files: list[Path], size: int, batch: int) -> DataLoader:
+        ds = CropDataset(files, size, train=True, photo_size=self.photo_size)
+        return DataLoader(ds, batch_size=batch, shuffle=True, drop_last=len(ds) >= batch,
                           num_workers=self.num_workers, worker_init_fn=ignore_stop_signals,
                           # Workers live across epochs: no respawn cost, and no iterator teardown
                           # (__del__) at every epoch end for a Ctrl-C to land in and be swallowed.

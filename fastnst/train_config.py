@@ -36,7 +36,8 @@ def opt(default, help: str):
 MINIMUMS = {"max_steps": 1, "val_every": 1, "checkpoint_every": 1, "log_every": 1, "num_nodes": 1,
             "keep_checkpoints": -1, "num_workers": 0, "val_size": 0, "log_images": 0, "width": 1, "n_residual": 0,
             "image_size": 16, "batch_size": 1, "photo_size": 0, "lr_warmup_steps": 0, "style_ramp_steps": 0,
-            "reconstruct_steps": 0, "downsamples": 1, "early_style_size": 0, "early_style_steps": 0}
+            "reconstruct_steps": 0, "downsamples": 1, "early_style_size": 0, "early_style_steps": 0,
+            "early_image_size": 0, "early_batch_size": 0}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class TrainConfig:
     early_style_steps: int = opt(4000, "steps trained against the style image at early_style_size, before "
                                        "style_size (0: style_size from the start)")
     early_style_weight: float = opt(3.0, "style weight of those early steps (0: style_weight)")
+    early_image_size: int = opt(0, "side of the square training crops in those early steps (0: image_size)")
+    early_batch_size: int = opt(0, "photos per optimizer step in those early steps (0: batch_size)")
     # Departure from Johnson et al. (no clipping): against the 384 px target, runs without it
     # collapsed to a flat picture at random steps (udnie twice, 60 and 465 steps after the switch;
     # feathers at weight 2.5), the style term jumping 20-6000x within a few steps; clipped, none
@@ -142,6 +145,8 @@ class TrainConfig:
             raise FastNSTError(f"lr must be a finite number > 0, got {self.lr}")
         if self.downsamples > MAX_DOWNSAMPLES:
             raise FastNSTError(f"downsamples must be <= {MAX_DOWNSAMPLES}, got {self.downsamples}")
+        if 0 < self.early_image_size < 16:
+            raise FastNSTError(f"early_image_size must be 0 (image_size) or >= 16, got {self.early_image_size}")
         if self.early_style_steps and not self.early_style_size:
             raise FastNSTError(f"early_style_steps {self.early_style_steps} needs early_style_size > 0 "
                                "(or early_style_steps 0: style_size from the start)")

@@ -153,7 +153,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         check_run_dir(run_dir, resume_dir)
     data = StyleDataModule(data_dir=config.data, image_size=config.image_size, batch_size=config.batch_size,
                            val_size=config.val_size, holdout=config.holdout_names(), photo_size=config.photo_size,
-                           num_workers=config.num_workers, seed=config.seed)
+                           num_workers=config.num_workers, seed=config.seed, early_image_size=config.early_image_size,
+                           early_batch_size=config.early_batch_size, early_steps=config.early_style_steps)
     data.prepare_files()
     style_size = config.style_size or config.image_size
     style = to_tensor(load_image(style_path, style_size, upscale=True))
@@ -197,6 +198,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
             val_check_interval=config.val_every, check_val_every_n_epoch=None, log_every_n_steps=config.log_every,
             callbacks=callbacks, logger=loggers, default_root_dir=run_dir, enable_model_summary=False,
             num_sanity_val_steps=0, use_distributed_sampler=True, plugins=[SafeCheckpointIO()],
+            reload_dataloaders_every_n_epochs=1,  # StyleDataModule switches crops after the early steps
             gradient_clip_val=config.grad_clip or None)
     except (MisconfigurationException, ValueError) as e:  # e.g. an accelerator/precision/devices Lightning rejects
         raise FastNSTError(f"invalid trainer option: {str(e).splitlines()[0]}") from None

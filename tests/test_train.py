@@ -426,6 +426,46 @@ def test_a_resumed_run_trains_against_the_style_grams_its_config_names(setup):
     assert ckpt["global_step"] == 4 and ckpt["fastnst"]["meta"]["style_size"] == 40
 
 
+def test_the_early_steps_train_on_their_own_crops_then_switch_on_the_step(setup, monkeypatch):
+    # 4 training photos: at early batch 2 an epoch is 2 steps, so the switch at step 3 falls mid-epoch;
+    # the early loader's last epoch must end there, and a resume inside the early steps must too.
+    seen: dict[int, tuple[int, ...]] = {}
+    train_step = StyleTransferModule.training_step
+
+    def record(self, batch, batch_idx):
+        seen[self.global_step] = tuple(batch.shape)
+        return train_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(StyleTransferModule, "training_step", record)
+    run = setup / "crops"
+    args = base_args(setup, "crops", **{"early-image-size": 16, "early-batch-size": 2, "image-size": 24,
+                                        "batch-size": 1, "early-style-size": 24, "early-style-steps": 3,
+                                        "max-steps": 6, "checkpoint-every": 1, "keep-checkpoints": -1})
+    assert train_main(args) == 0
+    early, late = (2, 3, 16, 16), (1, 3, 24, 24)
+    assert seen == {0: early, 1: early, 2: early, 3: late, 4: late, 5: late}
+    seen.clear()
+    assert train_main(["--resume", str(run / "checkpoints" / "step0000001.ckpt"), "--max-steps", "5"]) == 0
+    assert seen == {1: early, 2: early, 3: late, 4: late}
+
+
+def test_early_crop_options_reach_the_loader_and_reject_bad_values(setup):
+    dm = StyleDataModule(data_dir=str(setup / "data"), image_size=24, batch_size=1, val_size=2, num_workers=0,
+                         early_image_size=16, early_batch_size=2, early_steps=100)
+    dm.setup("fit")
+    early = dm.train_dataloader()
+    assert next(iter(early)).shape == (2, 3, 16, 16) and len(early) == 2, "100 steps left: all 4 photos"
+    dm.early = (16, 2, 0)  # past the early steps
+    final = dm.train_dataloader()
+    assert next(iter(final)).shape == (1, 3, 24, 24) and dm.train_dataloader() is final, "built once"
+    assert next(iter(dm.val_dataloader())).shape == (1, 3, 24, 24), "validation at the final crops"
+    for bad in ({"early_image_size": 8}, {"early_batch_size": -1}):
+        with pytest.raises(FastNSTError, match="early_"):
+            StyleDataModule(data_dir=str(setup / "data"), **bad)
+    with pytest.raises(FastNSTError, match="early_image_size"):
+        TrainConfig(early_image_size=8)
+
+
 def test_training_precision_picks_bf16_only_where_native():
     assert training_precision("32-true") == "32-true" and training_precision("bf16-mixed") == "bf16-mixed"
     expected = "bf16-mixed" if native_bf16("cpu") else "32-true"
