@@ -110,7 +110,7 @@ def test_training_loader_skips_bad_files_and_survives_a_symlink_loop(corpus, tmp
     for p in corpus.iterdir():
         (data / p.name).symlink_to(p)
     (data / "loop").symlink_to(data)
-    dm = StyleDataModule(data_dir=str(data), image_size=16, batch_size=3, val_size=1, num_workers=0)
+    dm = StyleDataModule(data_dir=str(data), image_size=16, batch_size=3, val_size=1, num_workers=0, early_steps=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dm.setup("fit")

@@ -58,7 +58,7 @@ def base_args(root: Path, run: str, **extra) -> list[str]:
     args = {"style": root / "style.png", "data": root / "data", "run-dir": root / run,
             "vgg-weights": root / "vgg.pth", "image-size": 16, "batch-size": 2, "val-size": 2, "width": 4,
             "max-steps": 4, "val-every": 2, "checkpoint-every": 2, "num-workers": 0, "precision": "32-true",
-            "accelerator": "cpu", "log-images": 2}
+            "accelerator": "cpu", "log-images": 2, "early-image-size": 0, "early-batch-size": 0}
     args.update(extra)
     return [x for k, v in args.items() if v is not None for x in (f"--{k}", str(v))]
 
@@ -117,7 +117,7 @@ def test_find_images_recursive_and_survives_symlink_loop(tmp_path):
 
 
 def test_datamodule_skips_bad_files_with_one_counted_warning(setup):
-    dm = StyleDataModule(data_dir=str(setup / "data"), image_size=16, batch_size=2, val_size=2, num_workers=0)
+    dm = StyleDataModule(data_dir=str(setup / "data"), image_size=16, batch_size=2, val_size=2, num_workers=0, early_steps=0)
     with pytest.warns(UserWarning, match="skipped 2 unreadable") as record:
         dm.setup("fit")
     assert len([w for w in record if "skipped" in str(w.message)]) == 1
@@ -161,7 +161,7 @@ def test_photo_size_crops_at_that_pixel_scale(crop):
 
 def test_photo_size_reaches_the_loaders_and_rejects_negatives(setup):
     dm = StyleDataModule(data_dir=str(setup / "data"), image_size=16, batch_size=2, val_size=2, photo_size=64,
-                         num_workers=0)
+                         num_workers=0, early_steps=0)
     dm.setup("fit")
     assert dm.train_dataloader().dataset.photo_size == 64 and dm.val_dataloader().dataset.photo_size == 64
     assert next(iter(dm.val_dataloader())).shape == (2, 3, 16, 16)
@@ -172,7 +172,7 @@ def test_photo_size_reaches_the_loaders_and_rejects_negatives(setup):
 def test_truncated_file_mid_epoch_is_replaced_not_fatal(tmp_path):
     paths = write_photos(tmp_path, 3)
     paths[0].write_bytes(paths[0].read_bytes()[:60])  # valid header, truncated pixels
-    dm = StyleDataModule(data_dir=str(tmp_path), image_size=16, batch_size=3, val_size=0, num_workers=0)
+    dm = StyleDataModule(data_dir=str(tmp_path), image_size=16, batch_size=3, val_size=0, num_workers=0, early_steps=0)
     dm.setup("fit")
     with pytest.warns(UserWarning, match="skipping unreadable"):
         batch = next(iter(dm.train_dataloader()))
@@ -529,7 +529,7 @@ def test_short_real_run_lowers_the_training_loss(tmp_path):
     args = ["--style", str(SHARED / "data" / "style" / "mosaic.jpg"), "--data", str(data), "--run-dir", str(run),
             "--vgg-weights", weights, "--image-size", "64", "--batch-size", "4", "--max-steps", "40",
             "--val-every", "1000", "--checkpoint-every", "1000", "--log-every", "1", "--num-workers", "0",
-            "--width", "16", "--lr", "0.005", "--seed", "0"]
+            "--width", "16", "--lr", "0.005", "--seed", "0", "--early-image-size", "0", "--early-batch-size", "0"]
     assert train_main(args) == 0
     rows = list(csv.DictReader(open(next(run.glob("csv/version_*/metrics.csv")))))
     totals = [float(r["train/total"]) for r in rows if r.get("train/total")]
