@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fastnst.image import load_image, to_tensor
-from fastnst.losses import content_loss, gram, style_loss
+from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss
 from fastnst.train_config import read_holdout
 from fastnst.vgg import load_vgg
 
@@ -40,14 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 CONTENT_LAYER = "relu2_2"
-STRUCTURE_LAYER = "relu3_4"
 SIZE = 512
 HOLDOUT = REPO / "configs" / "holdout.txt"
-
-
-def structure(photo: torch.Tensor, out: torch.Tensor) -> float:
-    """Mean over locations of cos(photo[:, y, x], out[:, y, x]) for [1, C, H, W] activations."""
-    return float(F.cosine_similarity(photo.float(), out.float(), dim=1, eps=1e-8).mean())
 
 
 class Scorer:
@@ -69,7 +62,7 @@ class Scorer:
         f = self.vgg(output)
         return {"style": float(sum(style_loss(f[k], self.grams[k]) for k in STYLE_LAYERS)),
                 "content": float(content_loss(f[CONTENT_LAYER], photo_feats[CONTENT_LAYER])),
-                "structure": structure(photo_feats[STRUCTURE_LAYER], f[STRUCTURE_LAYER])}
+                "structure": float(structure(photo_feats[STRUCTURE_LAYER], f[STRUCTURE_LAYER]))}
 
 
 def onnx_model(path: Path):

@@ -16,6 +16,7 @@ import torch
 from fastnst import __version__
 from fastnst.checkpoint import model_info
 from fastnst.errors import FastNSTError
+from fastnst.losses import STRUCTURE_LAYER, structure
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.train_config import TrainConfig
 from fastnst.transformer import TransformerNet
@@ -149,6 +150,13 @@ class StyleTransferModule(pl.LightningModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         _, stylized = self._step(batch, "val")
+        vgg = self.loss.vgg
+        if STRUCTURE_LAYER in vgg.layers:
+            # The fixed scorer's structure (bench/score.py) on the validation crops: the number that
+            # says a net is painting its subjects away (under ~0.6), which the losses do not.
+            photo, out = (vgg(x, [STRUCTURE_LAYER])[STRUCTURE_LAYER] for x in (batch, stylized))
+            self.log("val/structure", structure(photo, out), prog_bar=True, on_step=False, on_epoch=True,
+                     batch_size=batch.shape[0], sync_dist=True)
         if batch_idx == 0 and self.hparams.log_images:
             n = self.hparams.log_images
             # Row of photos over row of their stylizations: [3, 2·S, n·S].

@@ -110,6 +110,22 @@ def config_yaml(config: TrainConfig) -> str:
     return yaml.safe_dump({k: list(v) if isinstance(v, tuple) else v for k, v in flat.items()}, sort_keys=False)
 
 
+def last_logged(run_dir: str | os.PathLike, key: str) -> float | None:
+    """The last value of ``key`` (e.g. "val/structure") in a run's CSV logs, or None if never logged.
+
+    Reads run_dir/csv/version_*/metrics.csv in version order (each resume adds a version)."""
+    import csv
+
+    value = None
+    versions = sorted(Path(run_dir, "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for path in versions:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get(key):
+                    value = float(row[key])
+    return value
+
+
 def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Path:
     """Train per ``config``; return the run directory, which then holds config.yaml, transformer.pt,
     <style>.onnx (verified export), checkpoints/, samples/ (validation grids), tensorboard/ and csv/.

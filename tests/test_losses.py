@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fastnst.errors import FastNSTError
-from fastnst.losses import content_loss, gram, style_loss, tv_loss
+from fastnst.losses import content_loss, gram, structure, style_loss, tv_loss
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.vgg import VGGFeatures
 
@@ -385,3 +385,22 @@ def test_octaves_add_the_downsampled_style_terms(vgg, images):
 def test_octaves_must_be_positive():
     with pytest.raises(FastNSTError, match="style_octaves"):
         LossConfig(style_octaves=0)
+
+
+def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():
+    photo = torch.rand(2, 8, 5, 7)
+    assert float(structure(photo, photo)) == pytest.approx(1.0, abs=1e-6)
+    # Each location's vector rescaled (brighter or darker texture, same layout): still 1.
+    assert float(structure(photo, photo * torch.rand(2, 1, 5, 7).add(0.1))) == pytest.approx(1.0, abs=1e-6)
+    # Features on disjoint channels at every location: orthogonal, 0.
+    a, b = torch.zeros(1, 4, 3, 3), torch.zeros(1, 4, 3, 3)
+    a[:, :2], b[:, 2:] = 1.0, 1.0
+    assert float(structure(a, b)) == pytest.approx(0.0, abs=1e-6)
+    # Against a loop over locations and the batch, in bf16 inputs too (computed in fp32).
+    out = torch.rand(2, 8, 5, 7)
+    cos = [float(np.dot(p, o) / (np.linalg.norm(p) * np.linalg.norm(o)))
+           for n in range(2) for y in range(5) for x in range(7)
+           for p, o in [(photo[n, :, y, x].numpy(), out[n, :, y, x].numpy())]]
+    assert float(structure(photo, out)) == pytest.approx(np.mean(cos), rel=1e-5)
+    low = structure(photo.bfloat16(), out.bfloat16())
+    assert low.dtype == torch.float32 and float(low) == pytest.approx(np.mean(cos), abs=1e-2)

@@ -1,5 +1,6 @@
 """Training: data module, LightningModule checkpoints, the train CLI end to end, resume, DDP."""
 
+import csv
 import dataclasses
 import logging
 import os
@@ -18,8 +19,8 @@ from PIL import Image
 from fastnst import TrainConfig, train
 from fastnst.checkpoint import load_transformer
 from fastnst.cli.options import build, read_yaml, resolve
-from fastnst.cli.train import saved_run_config, train_main
-from fastnst.training import training_precision
+from fastnst.cli.train import saved_run_config, structure_advice, train_main
+from fastnst.training import last_logged, training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
 from fastnst.module import StyleTransferModule, lr_factor, style_ramp
@@ -215,10 +216,18 @@ def test_train_end_to_end_then_resume(setup, capsys, caplog, monkeypatch, tmp_pa
     assert net.width == 4 and meta["style_name"] == "style" and len(meta["style_sha256"]) == 64
     assert net(torch.rand(1, 3, 21, 19)).shape == (1, 3, 21, 19)
 
+    # Validation logs the scorer's structure (relu3_4 cosine to the photo, a fraction of 1).
+    first_structure = last_logged(run, "val/structure")
+    assert first_structure is not None and -1.0 <= first_structure <= 1.0
+    assert last_logged(run, "val/no_such_metric") is None
+
     # Resume: the step count continues from the checkpoint and the config is reused.
     assert train_main(["--resume", str(run), "--max-steps", "6"]) == 0
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6
+    # The resume logs to a CSV version of its own, and the last value is read from it.
+    rows = list(csv.DictReader(open(run / "csv" / "version_1" / "metrics.csv")))
+    assert last_logged(run, "val/structure") == float([r for r in rows if r.get("val/structure")][-1]["val/structure"])
     assert ckpt["callbacks"]["TrainingClock"]["seconds"] > first_seconds, "the clock continues across a resume"
     net2, _ = load_transformer(run / "checkpoints" / "last.ckpt")
     assert net2.width == 4
@@ -519,7 +528,6 @@ def test_short_real_run_lowers_the_training_loss(tmp_path):
     weights = os.environ.get("FASTNST_VGG_WEIGHTS")
     if not weights or not Path(weights).is_file() or not (SHARED / "data" / "content").is_dir():
         pytest.skip("needs FASTNST_VGG_WEIGHTS and ../shared/data")
-    import csv
 
     data = tmp_path / "photos"
     data.mkdir()
@@ -558,3 +566,20 @@ def test_a_run_resumed_after_an_interrupt_keeps_its_checkpoint_and_validation_st
     assert [p.name for p in periodic] == [f"step{s:07d}.ckpt" for s in (2, 4, 6, 8)]
     assert [torch.load(p, weights_only=True)["global_step"] for p in periodic] == [2, 4, 6, 8]
     assert sorted(p.name for p in (run / "samples").glob("*.png")) == [f"step{s:07d}.png" for s in (2, 4, 6, 8)]
+
+
+@pytest.mark.parametrize("structure, warned", [(None, False), (0.75, False), (0.6, False), (0.53, True)])
+def test_structure_advice_only_under_the_floor(structure, warned):
+    advice = structure_advice(structure)
+    assert (advice is not None) == warned
+    if warned:
+        assert "0.53" in advice and "--style-weight" in advice
+
+
+def test_a_run_that_paints_the_photo_away_ends_with_advice(setup, capsys, monkeypatch):
+    import fastnst.training
+
+    monkeypatch.setattr(fastnst.training, "last_logged", lambda run_dir, key: 0.41 if key == "val/structure" else None)
+    assert train_main(base_args(setup, "advice", **{"max-steps": 2})) == 0
+    err = capsys.readouterr().err
+    assert "validation structure 0.41" in err and "--style-weight" in err and "Traceback" not in err

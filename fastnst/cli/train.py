@@ -37,6 +37,22 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
 BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0}
 
 
+# Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
+# has painted most of its subjects away: the published fast-style nets score 0.59-0.69 on the fixed
+# scorer, blobs 0.58 or less, and the validation crops read about 0.01-0.02 above the scorer
+# (BENCHMARKS.md, "The defaults on paintings they were never tuned on").
+STRUCTURE_FLOOR = 0.6
+
+
+def structure_advice(structure: float | None) -> str | None:
+    """What to tell the user about a finished run's last validation structure (None: nothing)."""
+    if structure is None or structure >= STRUCTURE_FLOOR:
+        return None
+    return (f"note: the net keeps little of the photos' structure (validation structure {structure:.2f}, "
+            f"under {STRUCTURE_FLOOR}: subjects get painted away). Look at the samples; to keep more of "
+            "the photo, train again with a lower --style-weight and --early-style-weight (e.g. 1).")
+
+
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
     return BEFORE_THE_KEY | read_yaml(run_dir / "config.yaml")
@@ -44,7 +60,7 @@ def saved_run_config(run_dir: Path) -> dict:
 
 def train_command(args: argparse.Namespace) -> int:
     from fastnst.train_config import TrainConfig
-    from fastnst.training import find_resume, read_resume_checkpoint, train
+    from fastnst.training import find_resume, last_logged, read_resume_checkpoint, train
 
     layers = []
     if args.resume is not None:
@@ -60,6 +76,9 @@ def train_command(args: argparse.Namespace) -> int:
     if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: the processes Lightning launched stay quiet
         print(f"wrote {run_dir / 'transformer.pt'} and {run_dir / (Path(config.style).stem + '.onnx')}",
               file=sys.stderr)
+        advice = structure_advice(last_logged(run_dir, "val/structure"))
+        if advice:
+            print(advice, file=sys.stderr)
     return 0
 
 
