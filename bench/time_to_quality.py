@@ -13,7 +13,6 @@ its wall time, with the peer model's values as horizontal lines. Prints a Markdo
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 from bench.score import HOLDOUT, means, onnx_model, score_models
 from fastnst.checkpoint import load_transformer
+from fastnst.training import logged_rows
 from fastnst.train_config import read_holdout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,13 +33,8 @@ def wall_seconds(run_dir: Path) -> dict[int, float]:
     """{global step: training seconds} from every CSV log version of the run (resumes add versions).
 
     Lightning logs step s's metrics under "step" = s - 1 (before the counter moves on)."""
-    seconds: dict[int, float] = {}
-    for path in sorted((run_dir / "csv").glob("version_*/metrics.csv")):
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                if row.get("time/train_seconds"):
-                    seconds[int(row["step"]) + 1] = float(row["time/train_seconds"])
-    return seconds
+    return {int(row["step"]) + 1: float(row["time/train_seconds"])
+            for row in logged_rows(run_dir) if row.get("time/train_seconds")}
 
 
 def at_step(seconds: dict[int, float], step: int) -> float:

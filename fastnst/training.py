@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -110,20 +111,21 @@ def config_yaml(config: TrainConfig) -> str:
     return yaml.safe_dump({k: list(v) if isinstance(v, tuple) else v for k, v in flat.items()}, sort_keys=False)
 
 
-def last_logged(run_dir: str | os.PathLike, key: str) -> float | None:
-    """The last value of ``key`` (e.g. "val/structure") in a run's CSV logs, or None if never logged.
-
-    Reads run_dir/csv/version_*/metrics.csv in version order (each resume adds a version)."""
+def logged_rows(run_dir: str | os.PathLike) -> Iterator[dict[str, str]]:
+    """Every row of a run's CSV logs, run_dir/csv/version_*/metrics.csv in version order (each
+    resume adds a version); a metric a row did not log is an empty string."""
     import csv
 
-    value = None
     versions = sorted(Path(run_dir, "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
     for path in versions:
         with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                if row.get(key):
-                    value = float(row[key])
-    return value
+            yield from csv.DictReader(f)
+
+
+def last_logged(run_dir: str | os.PathLike, key: str) -> float | None:
+    """The last value of ``key`` (e.g. "val/structure") in a run's CSV logs, or None if never logged."""
+    values = [row[key] for row in logged_rows(run_dir) if row.get(key)]
+    return float(values[-1]) if values else None
 
 
 def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Path:
