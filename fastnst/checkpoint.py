@@ -10,7 +10,8 @@
               "fastnst_version"}}
 
 A Lightning checkpoint holds the same "model" and "meta" under the key "fastnst", and the
-transformer's weights in "state_dict" under the prefix "net.".
+transformer's weights in "state_dict" under the prefix "net."; from the step weight averaging
+starts, the net it ships is their average, under AVERAGE_PREFIX (below), and that is what is read.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from fastnst.errors import FastNSTError
 from fastnst.files import atomic_write
 from fastnst.transformer import TransformerNet
 
+# A Lightning checkpoint's keys of the weight average of the net (module.StyleTransferModule's
+# net_average, a torch.optim.swa_utils.AveragedModel): the weights under "<prefix>module.", the
+# number of steps averaged under "<prefix>n_averaged" (0: averaging has not started).
+AVERAGE_PREFIX = "net_average."
 PT_FORMAT = "fastnst-transformer"  # the "format" key of transformer.pt (ONNX files: onnx_contract.ONNX_FORMAT)
 VERSION = 1
 
@@ -105,7 +110,11 @@ def load_transformer(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
         info, state, meta = obj.get("model"), obj.get("state_dict"), obj.get("meta", {})
     elif isinstance(obj.get("fastnst"), dict) and isinstance(obj.get("state_dict"), dict):
         info, meta = obj["fastnst"].get("model"), obj["fastnst"].get("meta", {})
-        state = {k.removeprefix("net."): v for k, v in obj["state_dict"].items() if k.startswith("net.")}
+        # The net the run ships: its weight average once that has started, else the trained weights.
+        saved = obj["state_dict"]
+        count = saved.get(AVERAGE_PREFIX + "n_averaged")
+        prefix = AVERAGE_PREFIX + "module." if isinstance(count, torch.Tensor) and count.item() > 0 else "net."
+        state = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
     else:
         raise FastNSTError(f"{path}: not a fastnst model file (no transformer weights found)")
     if not isinstance(info, dict) or not state:

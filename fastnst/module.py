@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from fastnst import __version__
-from fastnst.checkpoint import model_info
+from fastnst.checkpoint import AVERAGE_PREFIX, model_info
 from fastnst.errors import FastNSTError
 from fastnst.losses import STRUCTURE_LAYER, structure
 from fastnst.perceptual import LossConfig, PerceptualLoss
@@ -80,12 +80,14 @@ class StyleTransferModule(pl.LightningModule):
         image_size: int = TrainConfig.image_size,
         style_size: int | None = TrainConfig.style_size,
         log_images: int = TrainConfig.log_images,
+        average_steps: int = TrainConfig.average_steps,
     ):
         super().__init__()
         if lr_decay not in LR_DECAYS:
             raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
         for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps),
-                            ("reconstruct_steps", reconstruct_steps), ("early_style_steps", early_style_steps)):
+                            ("reconstruct_steps", reconstruct_steps), ("early_style_steps", early_style_steps),
+                            ("average_steps", average_steps)):
             if value < 0:
                 raise FastNSTError(f"{name} must be >= 0, got {value}")
         if early_style_steps and early_style_image is None:
@@ -93,6 +95,14 @@ class StyleTransferModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["vgg", "style_image", "early_style_image", "loss"])
         self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
         self.net = TransformerNet(width=width, n_residual=n_residual, downsamples=downsamples)
+        # The uniform average of self.net's weights over the last average_steps steps, the net a run
+        # ships (TrainConfig.average_steps). Its weights are in the checkpoint under AVERAGE_PREFIX
+        # (checkpoint.load_transformer reads them), with its count n_averaged (0: not started).
+        self.net_average = None
+        if average_steps:
+            self.net_average = torch.optim.swa_utils.AveragedModel(self.net, use_buffers=True)
+            self.net_average.requires_grad_(False)
+            self.net_average.register_buffer("first_step", torch.tensor(0))  # the window's first step
         self.loss = PerceptualLoss(vgg, style_image, loss)
         # The training target before early_style_steps: the same loss against the style image at
         # early_style_size, at early_style_weight if set (its Grams are buffers of their own, saved
@@ -111,9 +121,48 @@ class StyleTransferModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def trained_net(self) -> TransformerNet:
+        """The net this run ships: the weight average once it has started, else the net being trained."""
+        if self.net_average is not None and self.net_average.n_averaged > 0:
+            return self.net_average.module
+        return self.net
+
+    def _average_start(self) -> int:
+        """The step after which the weight average begins: it takes the weights after each step
+        from start + 1 to max_steps."""
+        return self.trainer.max_steps - self.hparams.average_steps
+
+    def _restart_average(self, start: int) -> None:
+        self.net_average.n_averaged.zero_()
+        self.net_average.first_step.fill_(start + 1)
+
+    def on_train_start(self) -> None:
+        if self.net_average is None or self.trainer.max_steps < 1:
+            return
+        start = self._average_start()
+        if self.global_step > start and self.net_average.first_step.item() != start + 1:
+            # Resumed inside a window other than the one its average began (another max_steps or
+            # average_steps, or a checkpoint from before averaging): start again from the weights
+            # as resumed, which are inside the window.
+            self._restart_average(start)
+            self.net_average.update_parameters(self.net)
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.net_average is None or self.trainer.max_steps < 1:
+            return
+        # Here, not in on_train_batch_end: that hook runs after the callbacks', so a checkpoint saved
+        # on this step would miss this step's weights. global_step counts this step once we return.
+        step, start = self.global_step + 1, self._average_start()
+        if step == start + 1:
+            self._restart_average(start)
+        if step > start:
+            self.net_average.update_parameters(self.net)
+
     def _step(self, batch: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         """batch: [B, 3, S, S] photos in [0, 1] -> (total loss, stylized batch)."""
-        stylized = self.net(batch)
+        # Validation measures the net the run would ship now.
+        stylized = (self.net if stage == "train" else self.trained_net())(batch)
         # Validation always scores against the final target, so its curve is one measure throughout.
         early = stage == "train" and self.global_step < self.hparams.get("early_style_steps", 0)
         loss = self.early_loss if early else self.loss
@@ -188,8 +237,11 @@ class StyleTransferModule(pl.LightningModule):
         # computed when this module was built: ours replace the checkpoint's, so a run resumed with
         # another --style-size, --early-style-steps or style layers trains against what its config
         # says (the checkpoint's Grams would otherwise win without a word).
+        # A run resumed with weight averaging switched off drops the checkpoint's average; one
+        # switched on, or saved before averaging existed, starts with an empty one (n_averaged 0).
+        dropped = STYLE_TARGET_PREFIXES + (() if self.net_average is not None else (AVERAGE_PREFIX,))
         state = checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
-                                            if not k.startswith(STYLE_TARGET_PREFIXES)}
+                                            if not k.startswith(dropped)}
         for k, v in self.state_dict().items():
-            if k.startswith(VGG_PREFIXES + STYLE_TARGET_PREFIXES):
+            if k.startswith(VGG_PREFIXES + STYLE_TARGET_PREFIXES + (AVERAGE_PREFIX,)):
                 state.setdefault(k, v)

@@ -194,7 +194,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         early_style_size=config.early_style_size, early_style_steps=config.early_style_steps,
         early_style_weight=config.early_style_weight,
         style_name=style_path.stem, style_sha256=sha256_file(style_path), image_size=config.image_size,
-        style_size=style_size, log_images=config.log_images)
+        style_size=style_size, log_images=config.log_images, average_steps=config.average_steps)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -243,7 +243,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     if trainer.is_global_zero:
         from fastnst.export import export_onnx
 
-        net = model.net.to(memory_format=torch.contiguous_format).float().cpu().eval()
+        net = model.trained_net().to(memory_format=torch.contiguous_format).float().cpu().eval()
         save_transformer(net, run_dir / "transformer.pt", model.meta())
         export_onnx(net, run_dir / f"{model.meta()['style_name'] or 'model'}.onnx", model.meta())
     return run_dir

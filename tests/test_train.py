@@ -583,3 +583,50 @@ def test_a_run_that_paints_the_photo_away_ends_with_advice(setup, capsys, monkey
     assert train_main(base_args(setup, "advice", **{"max-steps": 2})) == 0
     err = capsys.readouterr().err
     assert "validation structure 0.41" in err and "--style-weight" in err and "Traceback" not in err
+
+
+def test_the_trained_net_is_the_average_of_the_weights_over_the_last_steps(setup):
+    # Checkpoints at every step hold the weights after that step ("net."): the shipped net must be
+    # the mean of those of steps 4..6, and a checkpoint mid-way reads as the mean so far.
+    run = setup / "average"
+    assert train_main(base_args(setup, "average", **{"max-steps": 6, "average-steps": 3, "checkpoint-every": 1,
+                                                     "keep-checkpoints": -1})) == 0
+
+    def saved(step: int) -> dict[str, torch.Tensor]:
+        state = torch.load(run / "checkpoints" / f"step{step:07d}.ckpt", weights_only=True)["state_dict"]
+        return {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+
+    def weights(path: Path) -> dict[str, torch.Tensor]:
+        return load_transformer(path)[0].state_dict()
+
+    def mean(steps) -> dict[str, torch.Tensor]:
+        return {k: sum(saved(s)[k] for s in steps) / len(steps) for k in saved(steps[0])}
+
+    def close(a: dict, b: dict) -> bool:
+        return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+    assert not close(saved(5), saved(6)), "the weights move every step"
+    assert close(weights(run / "transformer.pt"), mean([4, 5, 6]))
+    assert close(weights(run / "checkpoints" / "last.ckpt"), mean([4, 5, 6]))
+    assert close(weights(run / "checkpoints" / "step0000005.ckpt"), mean([4, 5]))
+    assert close(weights(run / "checkpoints" / "step0000003.ckpt"), saved(3)), "before the average starts"
+
+    # Resumed for 2 more steps, the average starts again over the new last 3 (steps 6..8).
+    assert train_main(["--resume", str(run), "--max-steps", "8"]) == 0
+    assert close(weights(run / "transformer.pt"), mean([6, 7, 8]))
+
+
+def test_a_run_saved_without_averaging_resumes_with_it_and_back(setup):
+    run = setup / "average_resume"
+    assert train_main(base_args(setup, "average_resume", **{"max-steps": 2, "average-steps": 0})) == 0
+    assert not [k for k in torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                if k.startswith("net_average.")]
+    assert train_main(["--resume", str(run), "--max-steps", "4", "--average-steps", "1"]) == 0
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert last["net_average.n_averaged"].item() == 1
+    live = {k.removeprefix("net."): v for k, v in last.items() if k.startswith("net.")}
+    shipped = load_transformer(run / "transformer.pt")[0].state_dict()
+    assert all(torch.equal(shipped[k], live[k]) for k in live), "the average of one step is its weights"
+    assert train_main(["--resume", str(run), "--max-steps", "5", "--average-steps", "0"]) == 0
+    assert not [k for k in torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                if k.startswith("net_average.")]

@@ -32,9 +32,10 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 # Options whose defaults changed after runs were saved without them, with the value such a run
 # was trained with: a run from before the style-scale curriculum (no early_style_* keys) or before
-# gradient clipping, or before the early stage had crops of its own, resumes the way it started,
-# not with today's defaults.
-BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0}
+# gradient clipping, or before the early stage had crops of its own, or before weight averaging,
+# resumes the way it started, not with today's defaults.
+BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
+                  "average_steps": 0}
 
 
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
