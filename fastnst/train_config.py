@@ -88,8 +88,9 @@ class TrainConfig:
     # while at 256 px it learns the painting's texture and keeps the photo. Moved on to the image at
     # 384 px after that, the same net paints the painting's larger shapes (waves, mosaic's panes,
     # Mondrian's blocks) over the subject, and on wave and Mondrian keeps more of its structure
-    # than at 256 px. Weight 3 at 256 px (at 2 starry_night fell 12% short of its style bar), 2 at
-    # 384 px (3 there cost feathers structure, 0.615 -> 0.578, for 1.3x less style loss).
+    # than at 256 px. Weight 3 at 256 px (at 2 starry_night fell 12% short of its style bar); at
+    # 384 px weight 3 too, on the 256 px crops of that stage (``loss`` below; on 128 px crops it
+    # cost feathers structure, 0.615 -> 0.578, for 1.3x less style loss).
     # BENCHMARKS.md, "mosaic: the style image's scale as a curriculum" and "The defaults on
     # paintings they were never tuned on".
     early_style_size: int = opt(256, "longer side of the style image for the first early_style_steps steps")
@@ -113,10 +114,12 @@ class TrainConfig:
     # Departure from Johnson et al. (the last step's weights): the net trained is the uniform average
     # of its weights over the last average_steps steps (Polyak & Juditsky 1992; stochastic weight
     # averaging, Izmailov et al. 2018). At batch 1 and a constant lr the weights wander: the
-    # validation style loss moved by ±20% between checkpoints 500 steps apart, so a run's score
-    # depended on where its last step landed. Averaged over the last 1500 steps, the saved
-    # checkpoints of 11 runs scored 1.11x less style loss on geometric mean, 1.1-1.3x less on
-    # seven, up to 4% more on four, for 0.005 structure (BENCHMARKS.md, "Weight averaging").
+    # validation style loss moved by up to 24% between checkpoints 500 steps apart, so a run's
+    # score depended on where its last step landed. The mean of the checkpoints of steps
+    # 4500-6000 of 13 finished runs scored 1.12x less style loss than their last step on geometric
+    # mean (1.12-1.33x less on eight, 1-5% less on two, 3-4% more on three) and 0.004 less
+    # structure; shorter windows (the last 500 or 1000 steps) gained less on the paintings where
+    # averaging gained most (BENCHMARKS.md, "Weight averaging").
     average_steps: int = opt(1500, "the trained net is the average of its weights over the last N steps "
                                    "(0: the last step's weights)")
     # Training's loss: Gatys' (LossConfig) with content at relu3_3 and style weight 3, not 10.

@@ -51,3 +51,23 @@ def test_style_is_zero_for_the_style_image_itself(setup):
     result = scorer(scorer.features(style), style)
     assert result["style"] == pytest.approx(0.0, abs=1e-9)
     assert result["content"] == 0.0 and result["structure"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_average_checkpoints_is_the_mean_of_their_trained_weights(tmp_path):
+    from bench.average_checkpoints import average_checkpoints
+    from fastnst.checkpoint import model_info
+    from fastnst.transformer import TransformerNet
+
+    nets = [TransformerNet(width=4, n_residual=1) for _ in range(3)]
+    paths = []
+    for i, net in enumerate(nets):
+        state = {f"net.{k}": v for k, v in net.state_dict().items()}
+        # A running average the checkpoint also holds is not what is averaged.
+        state |= {f"net_average.module.{k}": torch.zeros_like(v) for k, v in net.state_dict().items()}
+        paths.append(tmp_path / f"step{i}.ckpt")
+        torch.save({"state_dict": state, "fastnst": {"model": model_info(net), "meta": {"style_name": f"s{i}"}}},
+                   paths[-1])
+    mean, meta = average_checkpoints(paths)
+    for k, v in mean.state_dict().items():
+        assert torch.allclose(v, sum(n.state_dict()[k] for n in nets) / 3), k
+    assert meta["style_name"] == "s2"
