@@ -101,6 +101,7 @@ def test_a_config_of_the_older_layout_still_loads(tmp_path):
     resumed = build(TrainConfig, resolve(TrainConfig, (str(old), saved_run_config(tmp_path))))
     assert resumed.early_style_steps == 0 and TrainConfig().early_style_steps > 0
     assert resumed.grad_clip == 0 and TrainConfig().grad_clip > 0
+    assert resumed.average_steps == 0 and TrainConfig().average_steps > 0  # its last step's weights, as before
     assert resumed.style_size is None  # null, as saved: the style image at the crop size
     now = tmp_path / "now"
     now.mkdir()
