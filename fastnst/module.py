@@ -32,13 +32,16 @@ STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_")
 LR_DECAYS = ("constant", "cosine")
 
 
-def lr_factor(step: int, warmup: int, decay: str, total: int | None) -> float:
+def lr_factor(step: int, warmup: int, decay: str, total: int | None, decay_steps: int = 0) -> float:
     """Multiplier of the base lr at optimizer step ``step`` (0-based): linear warm-up over ``warmup``
-    steps, then constant or a cosine to 0 at ``total`` steps (None: no end known, stay constant)."""
+    steps, then constant or a cosine to 0 at ``total`` steps (None: no end known, stay constant).
+    The cosine spans the last ``decay_steps`` steps, the lr constant before them (0: every step
+    after the warm-up)."""
     if step < warmup:
         return (step + 1) / warmup
     if decay == "cosine" and total:
-        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        start = max(warmup, total - decay_steps) if decay_steps else warmup
+        t = min(1.0, max(0, step - start) / max(1, total - start))
         return 0.5 * (1 + math.cos(math.pi * t))
     return 1.0
 
@@ -67,6 +70,7 @@ class StyleTransferModule(pl.LightningModule):
         lr: float = TrainConfig.lr,
         lr_warmup_steps: int = TrainConfig.lr_warmup_steps,
         lr_decay: str = TrainConfig.lr_decay,
+        lr_decay_steps: int = TrainConfig.lr_decay_steps,
         style_ramp_steps: int = TrainConfig.style_ramp_steps,
         reconstruct_steps: int = TrainConfig.reconstruct_steps,
         # No early stage unless given one with its image: the recipe's schedule is TrainConfig's
@@ -85,7 +89,8 @@ class StyleTransferModule(pl.LightningModule):
         super().__init__()
         if lr_decay not in LR_DECAYS:
             raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
-        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("style_ramp_steps", style_ramp_steps),
+        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("lr_decay_steps", lr_decay_steps),
+                            ("style_ramp_steps", style_ramp_steps),
                             ("reconstruct_steps", reconstruct_steps), ("early_style_steps", early_style_steps),
                             ("average_steps", average_steps)):
             if value < 0:
@@ -222,7 +227,11 @@ class StyleTransferModule(pl.LightningModule):
         if not warmup and decay == "constant":
             return optimizer
         total = self.trainer.max_steps if self.trainer.max_steps > 0 else None
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, decay, total))
+        decay_steps = hp.get("lr_decay_steps", 0)
+        # The factor follows the run's global step, not the scheduler's own count: a run resumed from
+        # a checkpoint saved without this schedule (another --lr-decay) starts it at its own step.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda _: lr_factor(self.global_step, warmup, decay, total, decay_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

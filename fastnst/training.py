@@ -189,7 +189,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     model = StyleTransferModule(
         vgg, style, loss=config.loss, width=config.width, n_residual=config.n_residual,
         downsamples=config.downsamples, lr=config.lr,
-        lr_warmup_steps=config.lr_warmup_steps, lr_decay=config.lr_decay, style_ramp_steps=config.style_ramp_steps,
+        lr_warmup_steps=config.lr_warmup_steps, lr_decay=config.lr_decay,
+        lr_decay_steps=config.lr_decay_steps, style_ramp_steps=config.style_ramp_steps,
         reconstruct_steps=config.reconstruct_steps, early_style_image=early_style,
         early_style_size=config.early_style_size, early_style_steps=config.early_style_steps,
         early_style_weight=config.early_style_weight,

@@ -359,6 +359,25 @@ def test_lr_factor_warms_up_then_follows_a_cosine_to_zero():
     assert cosine[10] == 1.0 and cosine[60] == pytest.approx(0.5) and cosine[109] == pytest.approx(0.0, abs=1e-3)
     assert all(a >= b for a, b in zip(cosine[10:], cosine[11:])), "monotone after the warm-up"
     assert lr_factor(50, 0, "cosine", None) == 1.0, "no known end: no decay"
+    late = [lr_factor(s, 0, "cosine", 100, decay_steps=40) for s in range(100)]
+    assert late[:61] == [1.0] * 61 and late[80] == pytest.approx(0.5) and late[99] == pytest.approx(0.0, abs=1e-2)
+    recipe = TrainConfig()
+    assert recipe.max_steps - recipe.lr_decay_steps == recipe.early_style_steps, "the decay spans the second stage"
+
+
+def test_a_late_cosine_follows_the_global_step_of_a_run_resumed_without_one(setup):
+    run = setup / "late_decay"
+    assert train_main(base_args(setup, "late_decay", **{"keep-checkpoints": -1, "lr-decay": "constant"})) == 0
+    resumed = ["--resume", str(run / "checkpoints" / "step0000004.ckpt"), "--max-steps", "8",
+               "--lr-decay", "cosine", "--lr-decay-steps", "4"]
+    assert train_main(resumed) == 0
+
+    def lr_at(step):
+        ckpt = torch.load(run / "checkpoints" / f"step{step:07d}.ckpt", weights_only=True)
+        return ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+    # The lr a checkpoint saves is the next step's: steps 4-7 decay from 1e-3 to 0 at step 8.
+    assert lr_at(4) == pytest.approx(1e-3)
+    assert lr_at(6) == pytest.approx(0.5e-3) and lr_at(8) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_style_ramp_grows_linearly_to_one():
