@@ -85,8 +85,9 @@ class TrainConfig:
     # at a noise floor: 1000-2000 more steps there did not lower the style loss (BENCHMARKS.md,
     # "The defaults on paintings they were never tuned on"), and the weight average (below) took
     # out only part of the noise. The second stage run again from the same step-4000 checkpoints
-    # of four paintings, with the decay and the average, gave 3-7% less style loss than at the
-    # constant lr on each (5% on geometric mean), content the same or lower, structure -0.002 to +0.009
+    # of four paintings (five runs), with the decay and the average, gave 3-7% less style loss than
+    # at the constant lr on four and 4% more on one (3% less on geometric mean), content the same
+    # or lower on all five, structure -0.002 to +0.009
     # (BENCHMARKS.md, "A learning-rate decay in the second stage").
     lr_decay: str = opt("cosine", "after the warm-up: constant, or cosine (to 0 at max_steps)")
     lr_decay_steps: int = opt(2000, "the cosine spans the last N steps, the lr constant before them "
