@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ from typing import BinaryIO
 NAME_MAX = 255  # bytes in one file name on Linux/macOS file systems (os.pathconf's PC_NAME_MAX where known)
 _TEMP_SUFFIX = ".tmp"
 _TEMP_RANDOM = 8  # characters tempfile.mkstemp puts between prefix and suffix
+# What atomic_write names its temporary files: .NAME.<mkstemp's 8 characters>.tmp
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{%d}%s" % (_TEMP_RANDOM, re.escape(_TEMP_SUFFIX)))
 
 
 def name_max(folder: str | os.PathLike) -> int:
@@ -32,6 +35,22 @@ def temp_prefix(path: Path) -> str:
     limit = name_max(path.parent) - len(_TEMP_SUFFIX) - _TEMP_RANDOM - 2  # 2: the dots around NAME
     name = os.fsencode(path.name)[:max(1, limit)].decode("utf-8", "ignore")  # never half a character
     return f".{name}."
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files atomic_write left in ``folder``; return their paths.
+
+    A SIGKILL (or a power cut) during a write leaves its temporary file behind: nothing in the
+    process runs to remove it. Only call this where no other process may be writing into ``folder``
+    (e.g. a run directory being resumed), or it would delete that process's file mid-write.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if _TEMP_NAME.fullmatch(p.name) and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def _publish_new(tmp: str, path: Path) -> None:

@@ -146,7 +146,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
                                    StopOnNonFiniteLoss, TrainingClock)
     from fastnst.checkpoint import save_transformer
     from fastnst.data import StyleDataModule
-    from fastnst.files import atomic_write
+    from fastnst.files import atomic_write, remove_temp_files
     from fastnst.image import load_image, to_tensor
     from fastnst.module import StyleTransferModule
     from fastnst.vgg import load_vgg
@@ -169,6 +169,9 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     run_dir = run_dir_of(config)
     if rank_zero_only.rank == 0:
         check_run_dir(run_dir, resume_dir)
+        if resume_dir is not None:  # a kill mid-save leaves its temporary file; this run owns the folder now
+            for folder in (run_dir, run_dir / "checkpoints"):
+                remove_temp_files(folder)
     data = StyleDataModule(data_dir=config.data, image_size=config.image_size, batch_size=config.batch_size,
                            val_size=config.val_size, holdout=config.holdout_names(), photo_size=config.photo_size,
                            num_workers=config.num_workers, seed=config.seed, early_image_size=config.early_image_size,

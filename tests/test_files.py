@@ -2,10 +2,11 @@
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 
-from fastnst.files import atomic_write
+from fastnst.files import atomic_write, remove_temp_files
 
 
 def test_atomic_write_replaces_with_usual_permissions(tmp_path):
@@ -76,3 +77,17 @@ def test_atomic_torch_save_lets_an_interrupt_through_as_keyboardinterrupt(tmp_pa
     monkeypatch.setattr(checkpoint, "atomic_write", lambda path: contextlib.nullcontext(InterruptedFile()))
     with pytest.raises(KeyboardInterrupt):
         checkpoint.atomic_torch_save({"w": torch.zeros(10000)}, tmp_path / "last.ckpt")
+
+
+def test_remove_temp_files_takes_what_a_killed_write_left_and_nothing_else(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_write(tmp_path / "last.ckpt") as f:
+            left = Path(f.name)
+            raise RuntimeError("the process dies here")
+    left.write_bytes(b"half a checkpoint")  # what SIGKILL leaves: no except clause runs to remove it
+    keep = ["last.ckpt", "notes.tmp", ".hidden", ".last.ckpt.tmp", "step0000010.ckpt"]
+    for name in keep:
+        (tmp_path / name).write_bytes(b"x")
+    assert remove_temp_files(tmp_path) == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+    assert remove_temp_files(tmp_path / "missing") == []

@@ -71,7 +71,9 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(inputs, tmp_path):
     # Lightning writes the periodic file, then last.ckpt: a kill between the two leaves last.ckpt
     # one interval behind the newest periodic file, which is still the promise (at most 5 steps lost).
     assert saved >= periodic - 5 and saved >= 5 and saved % 5 == 0
-    assert not list(run.rglob("*.tmp")), "no temp files left where checkpoints go"
+    # A kill that lands mid-write leaves that write's temporary file (nothing runs to remove it);
+    # the resumed run clears it. Plant one, so this holds whether or not the kill landed so.
+    (run / "checkpoints" / ".last.ckpt.k1lled_0.tmp").write_bytes(b"half a checkpoint")
 
     resumed = launch(["--resume", run, "--max-steps", saved + 3])
     out, err = resumed.communicate(timeout=300)
@@ -79,6 +81,7 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(inputs, tmp_path):
     assert resumed.returncode == 0, err[-2000:]
     assert resumed_ckpt["global_step"] == saved + 3, "the step count continues from the checkpoint"
     assert (run / "transformer.pt").exists()
+    assert not list(run.rglob("*.tmp")), "the resumed run removed what the kill left"
     # Lightning logs this on every checkpoint save that does not say what to save.
     assert "weights_only` was not set" not in err
 
