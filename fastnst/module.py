@@ -27,6 +27,8 @@ from fastnst.vgg import VGGFeatures
 VGG_PREFIXES = ("loss.vgg.", "early_loss.vgg.")
 # The style Grams' keys (perceptual.py's buffers gram_<layer>, gram_scale_<layer>), in both losses.
 STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_")
+# The buffer holding the log of the style weight's multiplier under a structure floor.
+STYLE_SCALE_KEY = "style_log_scale"
 # Learning-rate shapes after the warm-up: constant, or a cosine from lr to 0 at max_steps
 # (Loshchilov & Hutter 2017, without restarts).
 LR_DECAYS = ("constant", "cosine")
@@ -44,6 +46,26 @@ def lr_factor(step: int, warmup: int, decay: str, total: int | None, decay_steps
         t = min(1.0, max(0, step - start) / max(1, total - start))
         return 0.5 * (1 + math.cos(math.pi * t))
     return 1.0
+
+
+# The style weight's multiplier under a structure floor: never above 1 (the configured weight), never
+# below STYLE_SCALE_MIN; its log moves by STRUCTURE_GAIN per step per unit of structure above or
+# below the floor (a deficit of 0.05 lowers the weight 3x in ~440 steps; the structure of one
+# 256 px crop scatters by ~0.06, which this integrates away).
+STYLE_SCALE_MIN = 0.1
+STRUCTURE_GAIN = 0.05
+
+
+def next_style_log_scale(log_scale: torch.Tensor, structure: torch.Tensor, floor: float) -> torch.Tensor:
+    """One step of the structure floor's integral control: the style weight's log multiplier falls
+    while the output's structure is under ``floor`` and climbs back (to 0: the full weight) while
+    it is over. Scalars in, scalar out.
+
+    Departure from Johnson et al. (one fixed style weight): the weight that keeps a painting's
+    subjects differs per painting, and the style loss alone does not say when they are gone
+    (losses.structure does). The multiplier is a Lagrange multiplier of the constraint
+    structure >= floor, updated as in GECO (Rezende & Viola 2018, "Taming VAEs")."""
+    return (log_scale + STRUCTURE_GAIN * (structure - floor)).clamp(math.log(STYLE_SCALE_MIN), 0.0)
 
 
 def style_ramp(step: int, ramp_steps: int) -> float:
@@ -85,6 +107,7 @@ class StyleTransferModule(pl.LightningModule):
         style_size: int | None = TrainConfig.style_size,
         log_images: int = TrainConfig.log_images,
         average_steps: int = TrainConfig.average_steps,
+        structure_floor: float = TrainConfig.structure_floor,
     ):
         super().__init__()
         if lr_decay not in LR_DECAYS:
@@ -115,6 +138,9 @@ class StyleTransferModule(pl.LightningModule):
         early = dataclasses.replace(loss, style_weight=early_style_weight or loss.style_weight)
         self.early_loss = PerceptualLoss(vgg, early_style_image, early) if early_style_steps else None
         self.val_grid: torch.Tensor | None = None  # [3, H, W] grid of the last validation batch
+        # log of the style weight's multiplier under structure_floor (next_style_log_scale); saved
+        # and resumed with the run. 0: the configured weight.
+        self.register_buffer(STYLE_SCALE_KEY, torch.zeros(()))
 
     def meta(self) -> dict:
         """What an exported model says about itself (see checkpoint.py / export.py)."""
@@ -171,7 +197,17 @@ class StyleTransferModule(pl.LightningModule):
         # Validation always scores against the final target, so its curve is one measure throughout.
         early = stage == "train" and self.global_step < self.hparams.get("early_style_steps", 0)
         loss = self.early_loss if early else self.loss
-        terms = loss(stylized, loss.content_targets(batch))
+        floor = self.hparams.get("structure_floor", 0.0) if stage == "train" and not early else 0.0
+        terms = loss(stylized, loss.content_targets(batch, (STRUCTURE_LAYER,) if floor else ()))
+        if floor and "structure" in terms:
+            # The second stage's style weight follows the structure floor (next_style_log_scale).
+            log_scale = getattr(self, STYLE_SCALE_KEY)
+            terms["style_scale"] = log_scale.exp()
+            terms["style"] = terms["style"] * terms["style_scale"]
+            terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+            # One multiplier for every device: each measures its own batch, the mean moves them all.
+            measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
+            log_scale.copy_(next_style_log_scale(log_scale, measured, floor))
         if stage == "train" and self.hparams.get("style_ramp_steps"):
             # The style weight grows linearly from 0 over the first steps: the net first learns to
             # keep the photo, then paints over it (a from-scratch net at full style weight settles
@@ -248,9 +284,10 @@ class StyleTransferModule(pl.LightningModule):
         # says (the checkpoint's Grams would otherwise win without a word).
         # A run resumed with weight averaging switched off drops the checkpoint's average; one
         # switched on, or saved before averaging existed, starts with an empty one (n_averaged 0).
+        # A checkpoint saved before the structure floor existed resumes with the full style weight.
         dropped = STYLE_TARGET_PREFIXES + (() if self.net_average is not None else (AVERAGE_PREFIX,))
         state = checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
                                             if not k.startswith(dropped)}
         for k, v in self.state_dict().items():
-            if k.startswith(VGG_PREFIXES + STYLE_TARGET_PREFIXES + (AVERAGE_PREFIX,)):
+            if k.startswith(VGG_PREFIXES + STYLE_TARGET_PREFIXES + (AVERAGE_PREFIX,)) or k == STYLE_SCALE_KEY:
                 state.setdefault(k, v)

@@ -16,7 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from fastnst.errors import FastNSTError
-from fastnst.losses import content_loss, gram, style_loss, tv_loss
+from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss, tv_loss
 from fastnst.vgg import VGGFeatures
 
 
@@ -107,19 +107,25 @@ class PerceptualLoss(nn.Module):
                 self.register_buffer(f"gram_{name}{octave_suffix(octave)}", g)
                 self.register_buffer(f"gram_scale_{name}{octave_suffix(octave)}", 1.0 / (g.pow(2).mean() + 1e-12))
 
-    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets)."""
-        if not self.config.content_layers:
+    def content_targets(self, content: torch.Tensor, extra_layers: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets).
+
+        ``extra_layers``: more of the photo's activations to carry along, e.g. (STRUCTURE_LAYER,), for
+        which ``forward`` then reports the output's structure."""
+        layers = tuple(dict.fromkeys(self.config.content_layers + tuple(extra_layers)))
+        if not layers:
             return {}
         with torch.no_grad():
-            return {k: v.detach() for k, v in self.vgg(content, self.config.content_layers).items()}
+            return {k: v.detach() for k, v in self.vgg(content, layers).items()}
 
-    def layer_terms(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def layer_terms(self, image: torch.Tensor, targets: dict[str, torch.Tensor],
+                    feats: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The unweighted relative error of every layer: {"content_<layer>", "style_<layer><octave suffix>"}.
 
-        image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``. fp32 scalars."""
+        image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``; feats: ``self.vgg(image)``
+        where the caller has it already. fp32 scalars."""
         cfg = self.config
-        feats = self.vgg(image)
+        feats = self.vgg(image) if feats is None else feats
         terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
                  for k in cfg.content_layers}
         for octave in range(cfg.style_octaves):
@@ -133,10 +139,12 @@ class PerceptualLoss(nn.Module):
     def forward(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``.
 
-        Returns the weighted terms {"content", "style", "tv"} and their sum "total" (fp32 scalars).
+        Returns the weighted terms {"content", "style", "tv"} and their sum "total" (fp32 scalars),
+        and "structure" (losses.structure, no grad) where ``targets`` holds the photo's STRUCTURE_LAYER.
         """
         cfg = self.config
-        layers = self.layer_terms(image, targets)
+        feats = self.vgg(image)
+        layers = self.layer_terms(image, targets, feats)
         zero = image.new_zeros((), dtype=torch.float32)
         terms = {
             "content": cfg.content_weight * sum((v for k, v in layers.items() if k.startswith("content_")), zero),
@@ -144,4 +152,6 @@ class PerceptualLoss(nn.Module):
             "tv": cfg.tv_weight * tv_loss(image),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        if STRUCTURE_LAYER in targets and STRUCTURE_LAYER in feats:
+            terms["structure"] = structure(targets[STRUCTURE_LAYER], feats[STRUCTURE_LAYER].detach())
         return terms

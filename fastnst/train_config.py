@@ -135,6 +135,14 @@ class TrainConfig:
     # averaging gained most (BENCHMARKS.md, "Weight averaging").
     average_steps: int = opt(1500, "the trained net is the average of its weights over the last N steps "
                                    "(0: the last step's weights)")
+    # Departure from Johnson et al. (one fixed style weight): from the second stage on, the style
+    # weight follows a floor on the output's structure (the relu3_4 similarity of photo and output,
+    # losses.structure, measured on each training batch): it falls, down to a tenth, while the
+    # structure is under the floor, and comes back up to the full weight while it is over
+    # (module.next_style_log_scale).
+    structure_floor: float = opt(0.0, "from the second stage on, lower the style weight while the output's "
+                                      "structure (val/structure's measure, per training batch) is under this "
+                                      "(0: a fixed weight)")
     # Training's loss: Gatys' (LossConfig) with content at relu3_3 and style weight 3, not 10.
     # Measured (BENCHMARKS.md, "Recipe ablations" and bench/balance.py): with content at relu2_2 and
     # weight 1 the objective ranks a faint net above the published ones, so training converges to
@@ -186,6 +194,8 @@ class TrainConfig:
             raise FastNSTError(f"grad_clip must be a finite number >= 0, got {self.grad_clip}")
         if not (math.isfinite(self.early_style_weight) and self.early_style_weight >= 0):
             raise FastNSTError(f"early_style_weight must be a finite number >= 0, got {self.early_style_weight}")
+        if not (math.isfinite(self.structure_floor) and 0 <= self.structure_floor < 1):
+            raise FastNSTError(f"structure_floor must be in [0, 1) (0: off), got {self.structure_floor}")
         if self.style_size is not None and self.style_size < 1:
             raise FastNSTError(f"style_size must be >= 1, got {self.style_size}")
 

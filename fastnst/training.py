@@ -148,6 +148,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     from fastnst.data import StyleDataModule
     from fastnst.files import atomic_write, remove_temp_files
     from fastnst.image import load_image, to_tensor
+    from fastnst.losses import STRUCTURE_LAYER
     from fastnst.module import StyleTransferModule
     from fastnst.vgg import load_vgg
 
@@ -181,7 +182,9 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     style = to_tensor(load_image(style_path, style_size, upscale=True))
     early_style = (to_tensor(load_image(style_path, config.early_style_size, upscale=True))
                    if config.early_style_steps else None)
-    vgg = load_vgg(config.loss.layers, arch=config.loss.vgg_arch, weights=config.vgg_weights)
+    # The structure floor measures the output at STRUCTURE_LAYER, which the loss's layers may stop short of.
+    layers = config.loss.layers + ((STRUCTURE_LAYER,) if config.structure_floor else ())
+    vgg = load_vgg(tuple(dict.fromkeys(layers)), arch=config.loss.vgg_arch, weights=config.vgg_weights)
 
     os.environ["FASTNST_RUN_DIR"] = str(run_dir)
     config = dataclasses.replace(config, run_dir=str(run_dir))
@@ -198,7 +201,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         early_style_size=config.early_style_size, early_style_steps=config.early_style_steps,
         early_style_weight=config.early_style_weight,
         style_name=style_path.stem, style_sha256=sha256_file(style_path), image_size=config.image_size,
-        style_size=style_size, log_images=config.log_images, average_steps=config.average_steps)
+        style_size=style_size, log_images=config.log_images, average_steps=config.average_steps,
+        structure_floor=config.structure_floor)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from fastnst.cli.train import saved_run_config, structure_advice, train_main
 from fastnst.training import last_logged, training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
-from fastnst.module import StyleTransferModule, lr_factor, style_ramp
+from fastnst.module import (STRUCTURE_GAIN, STYLE_SCALE_KEY, STYLE_SCALE_MIN, StyleTransferModule, lr_factor,
+                            next_style_log_scale, style_ramp)
 from fastnst.perceptual import LossConfig
 from fastnst.stylize import native_bf16
 from fastnst.vgg import VGGFeatures
@@ -523,7 +525,8 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
                                   ("--reconstruct-steps", "-2"), ("--early-style-steps", "-1"),
                                   ("--early-style-size", "0"), ("--early-style-size", "-5"),
                                   ("--early-style-weight", "-1"), ("--early-style-weight", "nan"),
-                                  ("--grad-clip", "-1"), ("--grad-clip", "inf")])
+                                  ("--grad-clip", "-1"), ("--grad-clip", "inf"), ("--structure-floor", "1"),
+                                  ("--structure-floor", "-0.1"), ("--structure-floor", "nan")])
 def test_bad_recipe_options_are_one_line_errors(setup, capsys, flag):
     assert train_main(base_args(setup, "badrecipe") + list(flag)) == 2
     err = capsys.readouterr().err
@@ -650,3 +653,56 @@ def test_a_run_saved_without_averaging_resumes_with_it_and_back(setup):
     assert train_main(["--resume", str(run), "--max-steps", "5", "--average-steps", "0"]) == 0
     assert not [k for k in torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
                 if k.startswith("net_average.")]
+
+
+def test_the_structure_floor_lowers_the_style_weight_under_it_and_gives_it_back_over_it():
+    log_scale, floor = torch.zeros(()), 0.65
+    for _ in range(440):  # 0.05 under the floor for 440 steps: about a third of the weight
+        log_scale = next_style_log_scale(log_scale, torch.tensor(0.60), floor)
+    assert log_scale.exp().item() == pytest.approx(math.exp(-440 * STRUCTURE_GAIN * 0.05), rel=1e-5)
+    assert 0.3 < log_scale.exp().item() < 0.35
+    for _ in range(10_000):
+        log_scale = next_style_log_scale(log_scale, torch.tensor(0.0), floor)
+    assert log_scale.exp().item() == pytest.approx(STYLE_SCALE_MIN), "never below the minimum"
+    for _ in range(10_000):
+        log_scale = next_style_log_scale(log_scale, torch.tensor(0.9), floor)
+    assert log_scale.item() == 0.0, "back to the configured weight, never above it"
+
+
+def test_the_structure_floor_follows_each_second_stage_steps_structure_and_resumes(setup):
+    run = setup / "floor"
+    args = base_args(setup, "floor", **{"max-steps": 6, "keep-checkpoints": -1, "log-every": 1,
+                                        "early-style-size": 24, "early-style-steps": 2, "structure-floor": 0.9999})
+    assert train_main(args) == 0
+
+    def scale_at(step):
+        return torch.load(run / "checkpoints" / f"step{step:07d}.ckpt", weights_only=True)["state_dict"][STYLE_SCALE_KEY]
+
+    def logged(version):
+        rows = csv.DictReader(open(run / "csv" / f"version_{version}" / "metrics.csv"))
+        return {int(r["step"]): (float(r["train/structure"]), float(r["train/style_scale"]))
+                for r in rows if r.get("train/structure")}
+
+    first = logged(0)
+    assert sorted(first) == [2, 3, 4, 5], "measured in the second stage only"
+    assert scale_at(2).item() == 0.0, "the early steps keep the full weight"
+    expected = 0.0
+    for step in range(2, 6):
+        structure, style_scale = first[step]
+        assert style_scale == pytest.approx(math.exp(expected), rel=1e-5), "each step trains at the scale so far"
+        expected = min(0.0, max(math.log(STYLE_SCALE_MIN), expected + STRUCTURE_GAIN * (structure - 0.9999)))
+        if step % 2:
+            assert scale_at(step + 1).item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert expected < 0, "the net's structure is under 0.9999: the weight fell"
+
+    assert train_main(["--resume", str(run), "--max-steps", "8"]) == 0
+    # (Lightning labels a resumed run's rows one step on; its first row is its first step, step 6.)
+    assert logged(1)[min(logged(1))][1] == pytest.approx(math.exp(expected), rel=1e-5), \
+        "a resumed run continues from the saved scale"
+
+    # A checkpoint saved before the floor existed has no scale: it resumes at the full weight.
+    old = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    del old["state_dict"][STYLE_SCALE_KEY]
+    torch.save(old, run / "checkpoints" / "last.ckpt")
+    assert train_main(["--resume", str(run), "--max-steps", "9"]) == 0
+    assert logged(2)[min(logged(2))][1] == 1.0
