@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fastnst.errors import FastNSTError
-from fastnst.losses import content_loss, gram, structure, style_loss, tv_loss
+from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss, tv_loss
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.vgg import VGGFeatures
 
@@ -254,6 +254,21 @@ def test_terms_and_total(vgg, images):
         assert v.dim() == 0 and v.dtype == torch.float32 and torch.isfinite(v)
     assert terms["content"] > 0 and terms["style"] > 0 and terms["tv"] > 0
     assert terms["total"].item() == pytest.approx((terms["content"] + terms["style"] + terms["tv"]).item(), rel=1e-6)
+
+
+def test_the_loss_reports_structure_only_when_its_targets_carry_the_photos_structure_layer(images):
+    content, style = images
+    vgg = VGGFeatures(SMALL.layers + (STRUCTURE_LAYER,))
+    loss = PerceptualLoss(vgg, style, SMALL)
+    image = torch.rand(1, 3, 24, 24)
+    plain, targets = loss.content_targets(content), loss.content_targets(content, (STRUCTURE_LAYER,))
+    assert set(plain) == {"relu2_2"} and set(targets) == {"relu2_2", STRUCTURE_LAYER}
+    assert "structure" not in loss(image, plain)
+    terms = loss(image, targets)
+    expected = structure(vgg(content)[STRUCTURE_LAYER], vgg(image)[STRUCTURE_LAYER])
+    assert terms["structure"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss(content, targets)["structure"].item() == pytest.approx(1.0, abs=1e-5), "the photo keeps all of itself"
+    assert terms["total"].item() == pytest.approx(loss(image, plain)["total"].item(), rel=1e-6), "not in the loss"
 
 
 def test_layer_terms_are_the_unweighted_parts_of_the_weighted_sums(vgg, images):
