@@ -104,6 +104,7 @@ def test_a_config_of_the_older_layout_still_loads(tmp_path):
     assert resumed.early_style_steps == 0 and TrainConfig().early_style_steps > 0
     assert resumed.grad_clip == 0 and TrainConfig().grad_clip > 0
     assert resumed.average_steps == 0 and TrainConfig().average_steps > 0  # its last step's weights, as before
+    assert resumed.structure_floor == 0 and TrainConfig().structure_floor > 0  # a fixed style weight, as before
     assert resumed.style_size is None  # null, as saved: the style image at the crop size
     now = tmp_path / "now"
     now.mkdir()
@@ -407,7 +408,7 @@ def test_early_style_steps_train_against_the_early_style_image_and_validate_agai
     vgg = VGGFeatures(TrainConfig().loss.layers)
     style, early_style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 16, 16)
     module = StyleTransferModule(vgg, style, width=4, n_residual=1, early_style_image=early_style,
-                                 early_style_size=16, early_style_steps=2)
+                                 early_style_size=16, early_style_steps=2, structure_floor=0.0)
     logged = {}
     monkeypatch.setattr(module, "log_dict", lambda d, **k: logged.update(d))
     photos = torch.rand(2, 3, 16, 16)
@@ -596,7 +597,7 @@ def test_structure_advice_only_under_the_floor(structure, warned):
     advice = structure_advice(structure)
     assert (advice is not None) == warned
     if warned:
-        assert "0.53" in advice and "--style-weight" in advice
+        assert "0.53" in advice and "--style-weight" in advice and "--structure-floor" in advice
 
 
 def test_a_run_that_paints_the_photo_away_ends_with_advice(setup, capsys, monkeypatch):

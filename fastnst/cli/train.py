@@ -33,9 +33,9 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
 # Options whose defaults changed after runs were saved without them, with the value such a run
 # was trained with: a run from before the style-scale curriculum (no early_style_* keys) or before
 # gradient clipping, or before the early stage had crops of its own, or before weight averaging,
-# resumes the way it started, not with today's defaults.
+# or before the structure floor, resumes the way it started, not with today's defaults.
 BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
-                  "average_steps": 0}
+                  "average_steps": 0, "structure_floor": 0.0}
 
 
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
@@ -51,7 +51,8 @@ def structure_advice(structure: float | None) -> str | None:
         return None
     return (f"note: the net keeps little of the photos' structure (validation structure {structure:.2f}, "
             f"under {STRUCTURE_FLOOR}: subjects get painted away). Look at the samples; to keep more of "
-            "the photo, train again with a lower --style-weight and --early-style-weight (e.g. 1).")
+            "the photo, train again with a lower --early-style-weight (e.g. 1) and a higher "
+            "--structure-floor (e.g. 0.7), or a lower --style-weight.")
 
 
 def saved_run_config(run_dir: Path) -> dict:
