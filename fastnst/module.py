@@ -16,7 +16,7 @@ import torch
 from fastnst import __version__
 from fastnst.checkpoint import AVERAGE_PREFIX, model_info
 from fastnst.errors import FastNSTError
-from fastnst.losses import STRUCTURE_LAYER, structure
+from fastnst.losses import STRUCTURE_LAYER
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.train_config import TrainConfig
 from fastnst.transformer import TransformerNet
@@ -118,6 +118,8 @@ class StyleTransferModule(pl.LightningModule):
                             ("average_steps", average_steps)):
             if value < 0:
                 raise FastNSTError(f"{name} must be >= 0, got {value}")
+        if structure_floor and STRUCTURE_LAYER not in vgg.layers:
+            raise FastNSTError(f"structure_floor needs the VGG extractor to reach {STRUCTURE_LAYER}")
         if early_style_steps and early_style_image is None:
             raise FastNSTError("early_style_steps needs early_style_image (the style image at early_style_size)")
         self.save_hyperparameters(ignore=["vgg", "style_image", "early_style_image", "loss"])
@@ -198,8 +200,11 @@ class StyleTransferModule(pl.LightningModule):
         early = stage == "train" and self.global_step < self.hparams.get("early_style_steps", 0)
         loss = self.early_loss if early else self.loss
         floor = self.hparams.get("structure_floor", 0.0) if stage == "train" and not early else 0.0
-        terms = loss(stylized, loss.content_targets(batch, (STRUCTURE_LAYER,) if floor else ()))
-        if floor and "structure" in terms:
+        # The structure (losses.structure) comes from the loss's own VGG pass: validation logs it,
+        # the structure floor steers by it.
+        measure = (floor or stage == "val") and STRUCTURE_LAYER in loss.vgg.layers
+        terms = loss(stylized, loss.content_targets(batch, (STRUCTURE_LAYER,) if measure else ()))
+        if floor:
             # The second stage's style weight follows the structure floor (next_style_log_scale).
             log_scale = getattr(self, STYLE_SCALE_KEY)
             terms["style_scale"] = log_scale.exp()
@@ -217,8 +222,11 @@ class StyleTransferModule(pl.LightningModule):
             terms["style"] = terms["style"] * style_ramp(step, self.hparams.style_ramp_steps)
             terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         on_step = stage == "train"
-        self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, prog_bar=on_step, on_step=on_step,
-                      on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
+        # Training's terms all go to the progress bar; validation's structure only, the number to watch.
+        shown = set(terms) if on_step else {"structure"}
+        for prog_bar, keys in ((True, shown & set(terms)), (False, set(terms) - shown)):
+            self.log_dict({f"{stage}/{k}": terms[k] for k in sorted(keys)}, prog_bar=prog_bar, on_step=on_step,
+                          on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
         return terms["total"], stylized
 
     def _reconstruct_step(self, batch: torch.Tensor) -> torch.Tensor:
@@ -239,14 +247,10 @@ class StyleTransferModule(pl.LightningModule):
         return self._step(batch, "train")[0]
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        # _step logs val/structure too: the fixed scorer's structure (bench/score.py) on the
+        # validation crops, the number that says a net is painting its subjects away (under ~0.6),
+        # which the losses do not.
         _, stylized = self._step(batch, "val")
-        vgg = self.loss.vgg
-        if STRUCTURE_LAYER in vgg.layers:
-            # The fixed scorer's structure (bench/score.py) on the validation crops: the number that
-            # says a net is painting its subjects away (under ~0.6), which the losses do not.
-            photo, out = (vgg(x, [STRUCTURE_LAYER])[STRUCTURE_LAYER] for x in (batch, stylized))
-            self.log("val/structure", structure(photo, out), prog_bar=True, on_step=False, on_epoch=True,
-                     batch_size=batch.shape[0], sync_dist=True)
         if batch_idx == 0 and self.hparams.log_images:
             n = self.hparams.log_images
             # Row of photos over row of their stylizations: [3, 2·S, n·S].
