@@ -40,6 +40,12 @@ class LossConfig:
     style_layers: tuple[str, ...] = field(default=("relu1_1", "relu2_1", "relu3_1", "relu3_4"), metadata={
         "help": "VGG layers whose Gram matrices (texture statistics) the result must share with the style image"})
     content_weight: float = field(default=1.0, metadata={"help": "weight of the content term: more keeps the photo"})
+    # Departure from Gatys/Johnson (raw activations): with this on, each location's feature vector
+    # [C] is scaled to unit length before the content error, as LPIPS does (Zhang et al. 2018), so
+    # a faint location (a flatfish on sand) counts as much as a high-contrast one. The error is then
+    # 2 - 2·cos per location, the same measure as losses.structure at another layer.
+    content_unit_norm: bool = field(default=False, metadata={
+        "help": "compare content activations as unit vectors per location (every location counts alike)"})
     style_weight: float = field(default=10.0, metadata={"help": "weight of the style term: more paints over the photo"})
     tv_weight: float = field(default=1.0, metadata={
         "help": "weight of the total-variation term: more smooths away pixel noise"})
@@ -126,8 +132,12 @@ class PerceptualLoss(nn.Module):
         where the caller has it already. fp32 scalars."""
         cfg = self.config
         feats = self.vgg(image) if feats is None else feats
-        terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
-                 for k in cfg.content_layers}
+        terms = {}
+        for k in cfg.content_layers:
+            f, t = feats[k], targets[k]
+            if cfg.content_unit_norm:  # [B, C, H, W] -> the same, each [C] vector of unit length
+                f, t = F.normalize(f.float(), dim=1), F.normalize(t.float(), dim=1)
+            terms[f"content_{k}"] = content_loss(f, t) / (t.float().pow(2).mean() + 1e-12)
         for octave in range(cfg.style_octaves):
             f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
             sfx = octave_suffix(octave)

@@ -419,3 +419,20 @@ def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():
     assert float(structure(photo, out)) == pytest.approx(np.mean(cos), rel=1e-5)
     low = structure(photo.bfloat16(), out.bfloat16())
     assert low.dtype == torch.float32 and float(low) == pytest.approx(np.mean(cos), abs=1e-2)
+
+
+def test_unit_norm_content_counts_direction_not_length_and_is_two_minus_two_cos(vgg, images):
+    content, style = images
+    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, content_unit_norm=True)
+    loss, raw = PerceptualLoss(vgg, style, cfg), PerceptualLoss(vgg, style, SMALL)
+    targets = loss.content_targets(content)
+    t = targets["relu2_2"]  # [1, C, H, W]
+    assert (t.norm(dim=1) > 0).all(), "every location has a direction (else the error there is 1, not 2 - 2 cos)"
+    # Each location's feature vector rescaled by its own positive factor: the same directions.
+    scaled = vgg(content) | {"relu2_2": t * (0.1 + torch.rand(1, 1, *t.shape[2:]))}
+    assert loss.layer_terms(content, targets, scaled)["content_relu2_2"].item() == pytest.approx(0.0, abs=1e-6)
+    assert raw.layer_terms(content, targets, scaled)["content_relu2_2"].item() > 0.05, "the raw error sees lengths"
+    other = vgg(torch.rand(1, 3, 24, 24))
+    cos = torch.nn.functional.cosine_similarity(other["relu2_2"], t, dim=1)  # [1, H, W]
+    assert loss.layer_terms(content, targets, other)["content_relu2_2"].item() == pytest.approx(
+        (2 - 2 * cos).mean().item(), rel=1e-4)
