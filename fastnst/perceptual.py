@@ -40,15 +40,6 @@ class LossConfig:
     style_layers: tuple[str, ...] = field(default=("relu1_1", "relu2_1", "relu3_1", "relu3_4"), metadata={
         "help": "VGG layers whose Gram matrices (texture statistics) the result must share with the style image"})
     content_weight: float = field(default=1.0, metadata={"help": "weight of the content term: more keeps the photo"})
-    # Departure from Gatys/Johnson (raw activations): a share of the content error is taken on
-    # each location's feature vector [C] scaled to unit length, as LPIPS does (Zhang et al. 2018),
-    # so a faint location (a flatfish on sand) counts as much as a high-contrast one. On unit
-    # vectors the error is 2 - 2·cos per location, losses.structure's measure at another layer.
-    # Share 1 (directions only) lets the net dim the photo for free: it learned a dark copy of it
-    # with the painting's highlights stamped on as blobs (BENCHMARKS.md, "Content on unit vectors").
-    content_unit_share: float = field(default=0.0, metadata={
-        "help": "share of the content error taken on unit feature vectors per location (0: raw activations; "
-                "1: directions only)"})
     style_weight: float = field(default=10.0, metadata={"help": "weight of the style term: more paints over the photo"})
     tv_weight: float = field(default=1.0, metadata={
         "help": "weight of the total-variation term: more smooths away pixel noise"})
@@ -64,8 +55,6 @@ class LossConfig:
             raise FastNSTError("style_layers must name at least one VGG layer")
         if self.style_octaves < 1:
             raise FastNSTError(f"style_octaves must be >= 1 (1: full resolution only), got {self.style_octaves}")
-        if not 0 <= self.content_unit_share <= 1:  # also refuses NaN
-            raise FastNSTError(f"content_unit_share must be in [0, 1], got {self.content_unit_share}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not math.isfinite(value):  # NaN passes `< 0` and trains a NaN model
@@ -129,18 +118,6 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             return {k: v.detach() for k, v in self.vgg(content, layers).items()}
 
-    def content_error(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Relative content error of one layer's activations [B, C, H, W]: on the raw activations and
-        on unit vectors per location, in the config's shares. fp32 scalar."""
-        share = self.config.content_unit_share
-        error = features.new_zeros((), dtype=torch.float32)
-        if share < 1:
-            error = error + (1 - share) * content_loss(features, target) / (target.float().pow(2).mean() + 1e-12)
-        if share > 0:  # each [C] vector of unit length (a zero vector stays zero)
-            f, t = F.normalize(features.float(), dim=1), F.normalize(target.float(), dim=1)
-            error = error + share * content_loss(f, t) / (t.pow(2).mean() + 1e-12)
-        return error
-
     def layer_terms(self, image: torch.Tensor, targets: dict[str, torch.Tensor],
                     feats: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The unweighted relative error of every layer: {"content_<layer>", "style_<layer><octave suffix>"}.
@@ -149,7 +126,8 @@ class PerceptualLoss(nn.Module):
         where the caller has it already. fp32 scalars."""
         cfg = self.config
         feats = self.vgg(image) if feats is None else feats
-        terms = {f"content_{k}": self.content_error(feats[k], targets[k]) for k in cfg.content_layers}
+        terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
+                 for k in cfg.content_layers}
         for octave in range(cfg.style_octaves):
             f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
             sfx = octave_suffix(octave)

@@ -419,38 +419,3 @@ def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():
     assert float(structure(photo, out)) == pytest.approx(np.mean(cos), rel=1e-5)
     low = structure(photo.bfloat16(), out.bfloat16())
     assert low.dtype == torch.float32 and float(low) == pytest.approx(np.mean(cos), abs=1e-2)
-
-
-def test_content_on_unit_vectors_counts_direction_not_length_and_is_two_minus_two_cos(vgg, images):
-    content, style = images
-    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, content_unit_share=1.0)
-    loss, raw = PerceptualLoss(vgg, style, cfg), PerceptualLoss(vgg, style, SMALL)
-    targets = loss.content_targets(content)
-    t = targets["relu2_2"]  # [1, C, H, W]
-    assert (t.norm(dim=1) > 0).all(), "every location has a direction (else the error there is 1, not 2 - 2 cos)"
-    # Each location's feature vector rescaled by its own positive factor: the same directions.
-    scaled = vgg(content) | {"relu2_2": t * (0.1 + torch.rand(1, 1, *t.shape[2:]))}
-    assert loss.layer_terms(content, targets, scaled)["content_relu2_2"].item() == pytest.approx(0.0, abs=1e-6)
-    assert raw.layer_terms(content, targets, scaled)["content_relu2_2"].item() > 0.05, "the raw error sees lengths"
-    other = vgg(torch.rand(1, 3, 24, 24))
-    cos = torch.nn.functional.cosine_similarity(other["relu2_2"], t, dim=1)  # [1, H, W]
-    assert loss.layer_terms(content, targets, other)["content_relu2_2"].item() == pytest.approx(
-        (2 - 2 * cos).mean().item(), rel=1e-4)
-
-
-def test_content_unit_share_mixes_the_raw_and_the_unit_vector_errors(vgg, images):
-    content, style = images
-    image = 0.5 * content  # the photo dimmed
-    error = {}
-    for share in (0.0, 0.25, 1.0):
-        cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, content_unit_share=share)
-        loss = PerceptualLoss(vgg, style, cfg)
-        error[share] = loss.layer_terms(image, loss.content_targets(content))["content_relu2_2"].item()
-    assert abs(error[1.0] - error[0.0]) > 0.05 * error[0.0], "the two errors differ here, so the mix is seen"
-    assert error[0.25] == pytest.approx(0.75 * error[0.0] + 0.25 * error[1.0], rel=1e-5)
-
-
-@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
-def test_content_unit_share_outside_zero_to_one_is_refused(share):
-    with pytest.raises(FastNSTError, match="content_unit_share"):
-        LossConfig(content_unit_share=share)
