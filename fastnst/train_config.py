@@ -146,13 +146,13 @@ class TrainConfig:
     # the same checkpoint 261 / 0.650 (style / structure, from 267 / 0.618), en_campo_gris from
     # scratch 6917 / 0.630 (both bars met), and feathers' weight stayed at 0.98-1 of 3 (its style
     # loss moved by +3.7% and -3.9% in two second stages run again, the spread of its runs);
-    # four paintings drawn at random after (rain-princess, the_resevoir_at_poitiers,
-    # picasso_self_portrait, woman_with_hat_matisse) met both bars from scratch (style 1/13.8 to
-    # 1/23.2 of the photo's, structure 0.688-0.722) with the floor hardly acting (BENCHMARKS.md,
-    # "A floor on structure in the second stage"). The same floor in the first stage too, on its
-    # 128 px crops, kept more of flower_of_life's subjects by step 2500 but none more by step
-    # 6000, where the second stage had painted it like the defaults (BENCHMARKS.md, "A floor in
-    # the first stage too").
+    # five paintings drawn at random after (rain-princess, the_resevoir_at_poitiers,
+    # picasso_self_portrait, woman_with_hat_matisse, trial) met both bars from scratch (style
+    # 1/13.8 to 1/23.2 of the photo's, structure 0.679-0.722) with the floor hardly acting
+    # (BENCHMARKS.md, "A floor on structure in the second stage"). The same floor in the first
+    # stage too, on its 128 px crops, kept more of flower_of_life's subjects by step 2500 but none
+    # more by step 6000, where the second stage had painted it like the defaults (BENCHMARKS.md,
+    # "A floor in the first stage too").
     structure_floor: float = opt(0.65, "after the early steps (from the first with early_style_steps 0), lower the "
                                        "style weight while the output's structure (val/structure's measure, per "
                                        "training batch) is under this (0: a fixed weight)")
