@@ -33,12 +33,6 @@ class LossConfig:
     brush strokes through relu4_x/relu5_x: our VGG file stops at relu3_4, whose receptive field
     (~40 px) is smaller than a stroke of most paintings at 512 px; at half size the same layers see
     twice as far, for a quarter of the VGG cost.
-
-    ``content_octaves`` > 1 likewise compares the output with the photo downsampled by 2, 4, ...:
-    at half size the content layer's receptive field covers twice as many pixels, a stand-in for
-    the relu4_2 content layer of Gatys and Johnson that our VGG file lacks. The octaves share
-    ``content_weight`` (their mean, where the style octaves add up), so the balance of content
-    and style stays what the weights say.
     """
 
     content_layers: tuple[str, ...] = field(default=("relu2_2",), metadata={
@@ -51,9 +45,6 @@ class LossConfig:
         "help": "weight of the total-variation term: more smooths away pixel noise"})
     style_octaves: int = field(default=1, metadata={
         "help": "style terms at 1, 1/2, 1/4... of the size (a Gram pyramid: larger brush strokes); 1: full size only"})
-    content_octaves: int = field(default=1, metadata={
-        "help": "content terms at 1, 1/2, 1/4... of the size, sharing content_weight (the photo's layout at a larger "
-                "scale); 1: full size only"})
     vgg_arch: str = field(default="vgg19", metadata={"help": "the loss network: vgg19 or vgg16 (torchvision layout)"})
 
     def __post_init__(self):
@@ -62,9 +53,8 @@ class LossConfig:
         object.__setattr__(self, "style_layers", tuple(self.style_layers))
         if not self.style_layers:
             raise FastNSTError("style_layers must name at least one VGG layer")
-        for name in ("style_octaves", "content_octaves"):
-            if getattr(self, name) < 1:
-                raise FastNSTError(f"{name} must be >= 1 (1: full resolution only), got {getattr(self, name)}")
+        if self.style_octaves < 1:
+            raise FastNSTError(f"style_octaves must be >= 1 (1: full resolution only), got {self.style_octaves}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not math.isfinite(value):  # NaN passes `< 0` and trains a NaN model
@@ -118,8 +108,7 @@ class PerceptualLoss(nn.Module):
                 self.register_buffer(f"gram_scale_{name}{octave_suffix(octave)}", 1.0 / (g.pow(2).mean() + 1e-12))
 
     def content_targets(self, content: torch.Tensor, extra_layers: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-        """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets):
-        {layer: ...} at full size, {layer + octave_suffix(octave): ...} of the downsampled photo.
+        """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets).
 
         ``extra_layers``: more of the photo's activations to carry along, e.g. (STRUCTURE_LAYER,), for
         which ``forward`` then reports the output's structure."""
@@ -127,11 +116,7 @@ class PerceptualLoss(nn.Module):
         if not layers:
             return {}
         with torch.no_grad():
-            targets = {k: v.detach() for k, v in self.vgg(content, layers).items()}
-            for octave in range(1, self.config.content_octaves):
-                feats = self.vgg(downsample(content, octave), self.config.content_layers)
-                targets.update({k + octave_suffix(octave): v.detach() for k, v in feats.items()})
-        return targets
+            return {k: v.detach() for k, v in self.vgg(content, layers).items()}
 
     def layer_terms(self, image: torch.Tensor, targets: dict[str, torch.Tensor],
                     feats: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -141,17 +126,12 @@ class PerceptualLoss(nn.Module):
         where the caller has it already. fp32 scalars."""
         cfg = self.config
         feats = self.vgg(image) if feats is None else feats
-        terms = {}
-        for octave in range(max(cfg.style_octaves, cfg.content_octaves)):
+        terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
+                 for k in cfg.content_layers}
+        for octave in range(cfg.style_octaves):
+            f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)
             sfx = octave_suffix(octave)
-            content = cfg.content_layers if octave < cfg.content_octaves else ()
-            style = cfg.style_layers if octave < cfg.style_octaves else ()
-            # One VGG pass per octave serves both terms.
-            f = feats if octave == 0 else self.vgg(downsample(image, octave), tuple(dict.fromkeys(content + style)))
-            for k in content:
-                t = targets[k + sfx]
-                terms[f"content_{k}{sfx}"] = content_loss(f[k], t) / (t.float().pow(2).mean() + 1e-12)
-            for k in style:
+            for k in cfg.style_layers:
                 terms[f"style_{k}{sfx}"] = (style_loss(f[k], getattr(self, f"gram_{k}{sfx}"))
                                             * getattr(self, f"gram_scale_{k}{sfx}"))
         return terms
@@ -167,8 +147,7 @@ class PerceptualLoss(nn.Module):
         layers = self.layer_terms(image, targets, feats)
         zero = image.new_zeros((), dtype=torch.float32)
         terms = {
-            "content": cfg.content_weight / cfg.content_octaves
-                       * sum((v for k, v in layers.items() if k.startswith("content_")), zero),
+            "content": cfg.content_weight * sum((v for k, v in layers.items() if k.startswith("content_")), zero),
             "style": cfg.style_weight * sum((v for k, v in layers.items() if k.startswith("style_")), zero),
             "tv": cfg.tv_weight * tv_loss(image),
         }

@@ -400,42 +400,6 @@ def test_octaves_add_the_downsampled_style_terms(vgg, images):
 def test_octaves_must_be_positive():
     with pytest.raises(FastNSTError, match="style_octaves"):
         LossConfig(style_octaves=0)
-    with pytest.raises(FastNSTError, match="content_octaves"):
-        LossConfig(content_octaves=0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Content at several scales (content_octaves)
-
-
-def test_content_octaves_share_the_weight_between_the_photo_and_its_downsampled_copy(vgg, images):
-    content, style = images
-    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(2))
-    down = torch.nn.functional.avg_pool2d
-    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers,
-                     content_weight=2.0, content_octaves=2)
-    two, one = PerceptualLoss(vgg, style, cfg), PerceptualLoss(vgg, style, SMALL)
-    targets = two.content_targets(content)
-    torch.testing.assert_close(targets["relu2_2_d2"], vgg(down(content, 2))["relu2_2"])
-    # The half-size term is a one-octave loss on the downsampled output and photo.
-    full = one.layer_terms(image, one.content_targets(content))["content_relu2_2"]
-    half = one.layer_terms(down(image, 2), one.content_targets(down(content, 2)))["content_relu2_2"]
-    terms = two(image, targets)
-    assert terms["content"].item() == pytest.approx(2.0 * (full + half).item() / 2, rel=1e-5)
-    assert half.item() != pytest.approx(full.item(), rel=1e-2)  # a different term, not the same one twice
-    # The style term is untouched (one style octave), and the photo itself costs no content at any scale.
-    assert terms["style"].item() == pytest.approx(one(image, one.content_targets(content))["style"].item(), rel=1e-6)
-    assert two(content, targets)["content"].item() == pytest.approx(0.0, abs=1e-6)
-
-
-def test_content_and_style_octaves_together(vgg, images):
-    content, style = images
-    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(3))
-    both = PerceptualLoss(vgg, style, LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers,
-                                                 content_octaves=3, style_octaves=2))
-    names = set(both.layer_terms(image, both.content_targets(content)))
-    assert {"content_relu2_2", "content_relu2_2_d2", "content_relu2_2_d4", "style_relu1_1_d2"} <= names
-    assert "style_relu1_1_d4" not in names
 
 
 def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():
