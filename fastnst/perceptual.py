@@ -45,6 +45,9 @@ class LossConfig:
         "help": "weight of the total-variation term: more smooths away pixel noise"})
     style_octaves: int = field(default=1, metadata={
         "help": "style terms at 1, 1/2, 1/4... of the size (a Gram pyramid: larger brush strokes); 1: full size only"})
+    content_top: float = field(default=1.0, metadata={
+        "help": "the content term averages only the worst fraction of each photo's locations, where the output "
+                "has lost most of it (keeps small and low-contrast subjects); 1: every location"})
     vgg_arch: str = field(default="vgg19", metadata={"help": "the loss network: vgg19 or vgg16 (torchvision layout)"})
 
     def __post_init__(self):
@@ -55,6 +58,8 @@ class LossConfig:
             raise FastNSTError("style_layers must name at least one VGG layer")
         if self.style_octaves < 1:
             raise FastNSTError(f"style_octaves must be >= 1 (1: full resolution only), got {self.style_octaves}")
+        if not 0 < self.content_top <= 1:  # NaN fails this too
+            raise FastNSTError(f"content_top must be in (0, 1] (1: every location), got {self.content_top}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not math.isfinite(value):  # NaN passes `< 0` and trains a NaN model
@@ -126,7 +131,8 @@ class PerceptualLoss(nn.Module):
         where the caller has it already. fp32 scalars."""
         cfg = self.config
         feats = self.vgg(image) if feats is None else feats
-        terms = {f"content_{k}": content_loss(feats[k], targets[k]) / (targets[k].float().pow(2).mean() + 1e-12)
+        terms = {f"content_{k}": content_loss(feats[k], targets[k], cfg.content_top)
+                 / (targets[k].float().pow(2).mean() + 1e-12)
                  for k in cfg.content_layers}
         for octave in range(cfg.style_octaves):
             f = feats if octave == 0 else self.vgg(downsample(image, octave), cfg.style_layers)

@@ -86,6 +86,42 @@ def test_content_loss_is_four_times_course_j_content():
     assert content_loss(a_c, a_c).item() == 0.0
 
 
+def test_content_loss_top_averages_the_worst_locations_of_each_image():
+    target = torch.zeros(2, 3, 4, 5)  # 20 locations an image
+    features = target.clone()
+    features[0, :, 0, :2] = 2.0  # image 0: 2 of 20 locations off by 2 in every channel (error 4)
+    features[1, 0, 3, 4] = 3.0  # image 1: one location off by 3 in one channel of 3 (error 3)
+    assert content_loss(features, target).item() == pytest.approx((2 * 3 * 4 + 9) / 120)
+    # The worst 10% is 2 locations an image: image 0's two at 4, image 1's one at 3 and one at 0.
+    assert content_loss(features, target, top=0.1).item() == pytest.approx((4 + 4 + 3 + 0) / 4)
+    # Fewer locations than one: still the worst one, never an empty mean.
+    assert content_loss(features, target, top=0.01).item() == pytest.approx((4 + 3) / 2)
+    # 1 is the plain mean; any fraction averages the worse part, so it never reads less.
+    a, b = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
+    means = [content_loss(a, b, top).item() for top in (0.05, 0.2, 0.5, 1.0)]
+    assert means == sorted(means, reverse=True)
+    assert means[-1] == pytest.approx(torch.mean((a - b) ** 2).item())
+    assert content_loss(a, a, top=0.2).item() == 0.0
+
+
+@pytest.mark.parametrize("top", [0.0, -0.5, 1.5, float("nan")])
+def test_content_top_is_a_fraction(top):
+    with pytest.raises(FastNSTError, match="content_top"):
+        LossConfig(content_top=top)
+
+
+def test_content_top_reaches_the_content_term(vgg, images):
+    content, style = images
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(4))
+    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, content_top=0.25)
+    loss = PerceptualLoss(vgg, style, cfg)
+    target = vgg(content)["relu2_2"]
+    expected = content_loss(vgg(image)["relu2_2"], target, top=0.25) / target.pow(2).mean()
+    assert loss(image, loss.content_targets(content))["content"].item() == pytest.approx(expected.item(), rel=1e-5)
+    plain = PerceptualLoss(vgg, style, SMALL)
+    assert expected.item() > plain(image, plain.content_targets(content))["content"].item()
+
+
 def test_style_loss_is_course_j_style_times_4_over_c2():
     c = 3
     a_s, a_g = torch.randn(1, c, 4, 3), torch.randn(1, c, 4, 3)

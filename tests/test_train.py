@@ -507,7 +507,7 @@ def test_training_precision_picks_bf16_only_where_native():
 def test_recipe_options_train_and_reach_the_checkpoint(setup):
     run = setup / "recipe"
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
-                                         "style-octaves": 2, "reconstruct-steps": 1, "image-size": 32, "log-every": 1,
+                                         "style-octaves": 2, "content-top": 0.5, "reconstruct-steps": 1, "image-size": 32, "log-every": 1,
                                          "early-style-size": 24, "early-style-steps": 2, "early-style-weight": 3,
                                          "grad-clip": 0.5})
     assert train_main(args) == 0
@@ -518,11 +518,13 @@ def test_recipe_options_train_and_reach_the_checkpoint(setup):
     assert train_main(["--resume", str(run), "--max-steps", "5"]) == 0, "a run with both targets resumes"
     assert ckpt["lr_schedulers"], "the schedule's position is saved for resuming"
     assert ckpt["hyper_parameters"]["lr_decay"] == "cosine"
+    assert ckpt["hyper_parameters"]["loss"]["content_top"] == 0.5
     header = (run / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert "time/train_seconds" in header, "wall time is logged beside the losses"
 
 
 @pytest.mark.parametrize("flag", [("--lr-decay", "linear"), ("--style-ramp-steps", "-1"), ("--style-octaves", "0"),
+                                  ("--content-top", "0"), ("--content-top", "2"),
                                   ("--reconstruct-steps", "-2"), ("--early-style-steps", "-1"),
                                   ("--early-style-size", "0"), ("--early-style-size", "-5"),
                                   ("--early-style-weight", "-1"), ("--early-style-weight", "nan"),
