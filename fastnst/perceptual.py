@@ -47,7 +47,7 @@ class LossConfig:
         "help": "style terms at 1, 1/2, 1/4... of the size (a Gram pyramid: larger brush strokes); 1: full size only"})
     content_top: float = field(default=1.0, metadata={
         "help": "the content term averages only the worst fraction of each photo's locations, where the output "
-                "has lost most of it (keeps small and low-contrast subjects); 1: every location"})
+                "has lost most of it (more weight for small and faint subjects); 1: every location"})
     vgg_arch: str = field(default="vgg19", metadata={"help": "the loss network: vgg19 or vgg16 (torchvision layout)"})
 
     def __post_init__(self):
