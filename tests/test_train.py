@@ -507,7 +507,8 @@ def test_training_precision_picks_bf16_only_where_native():
 def test_recipe_options_train_and_reach_the_checkpoint(setup):
     run = setup / "recipe"
     args = base_args(setup, "recipe", **{"lr-warmup-steps": 2, "lr-decay": "cosine", "style-ramp-steps": 3,
-                                         "style-octaves": 2, "content-top": 0.5, "reconstruct-steps": 1, "image-size": 32, "log-every": 1,
+                                         "style-octaves": 2, "content-top": 0.5, "reconstruct-steps": 1,
+                                         "image-size": 32, "log-every": 1,
                                          "early-style-size": 24, "early-style-steps": 2, "early-style-weight": 3,
                                          "grad-clip": 0.5})
     assert train_main(args) == 0
