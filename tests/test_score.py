@@ -71,3 +71,17 @@ def test_average_checkpoints_is_the_mean_of_their_trained_weights(tmp_path):
     for k, v in mean.state_dict().items():
         assert torch.allclose(v, sum(n.state_dict()[k] for n in nets) / 3), k
     assert meta["style_name"] == "s2"
+
+
+def test_layout_correlation_ignores_brightness_and_contrast_and_sees_inversion():
+    from bench.layout import layout_correlation
+
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 32, 48)
+    assert torch.allclose(layout_correlation(photo, photo, 8), torch.ones(2), atol=1e-5)
+    assert torch.allclose(layout_correlation(photo, 0.3 * photo + 0.5, 8), torch.ones(2), atol=1e-5)
+    assert torch.allclose(layout_correlation(photo, 1 - photo, 8), -torch.ones(2), atol=1e-5)
+    assert torch.allclose(layout_correlation(photo, torch.full_like(photo, 0.4), 8), torch.zeros(2))
+    # Detail inside a block does not count: a checkerboard finer than the blocks adds nothing.
+    checker = (torch.arange(32).view(-1, 1) + torch.arange(48)).remainder(2).float().expand(2, 3, 32, 48)
+    assert torch.allclose(layout_correlation(photo, photo + 0.2 * checker, 8), torch.ones(2), atol=1e-5)
