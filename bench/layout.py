@@ -21,15 +21,13 @@ import torch.nn.functional as F
 
 from bench.score import HOLDOUT, REPO, SIZE, onnx_model
 from fastnst.image import load_image, to_tensor
+from fastnst.postprocess import LUMA_WEIGHTS
 from fastnst.train_config import read_holdout
-
-# Rec. 601 luma weights of R, G, B.
-LUMA = (0.299, 0.587, 0.114)
 
 
 def layout_correlation(photo: torch.Tensor, output: torch.Tensor, pool: int) -> torch.Tensor:
     """[B, 3, H, W] photo and output in [0, 1] -> [B] correlation of their block-mean luminance maps."""
-    w = torch.tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)
+    w = torch.from_numpy(LUMA_WEIGHTS).view(1, 3, 1, 1)
 
     def blocks(x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, ceil(H/pool)·ceil(W/pool)], mean 0
         m = F.avg_pool2d((x.float() * w).sum(1, keepdim=True), pool, ceil_mode=True).flatten(1)
