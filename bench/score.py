@@ -12,7 +12,9 @@ trained on), each scaled to 512 px on its longer side, against the style image s
   relu1_1, relu2_1, relu3_1 (``losses.style_loss``); lower is more of the painting's texture;
 - content: MSE of relu2_2 activations between photo and output (``losses.content_loss``);
 - structure: cosine similarity of the relu3_4 feature vectors [C] of photo and output, averaged over
-  the H/4 x W/4 locations; 1 = the photo's structure, published nets score 0.59-0.69, blobs <= 0.58.
+  the H/4 x W/4 locations; 1 = the photo's structure, published nets score 0.59-0.69, blobs <= 0.58;
+- palette: the sliced Wasserstein distance of the output's colours to the painting's in CIELAB,
+  over the same for the photo (bench/palette.py); 1 = no move toward the painting's colours.
 
 These are raw terms on the shared VGG19 file (the loss we train with divides each term by its
 target's size; this one does not, so numbers compare across any loss configuration). The scorer
@@ -34,6 +36,8 @@ from fastnst.image import load_image, to_tensor
 from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss
 from fastnst.train_config import read_holdout
 from fastnst.vgg import load_vgg
+
+from bench.palette import colour_quantiles, sliced_wasserstein
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,19 +83,24 @@ def score_models(runners: dict, style: Path, content_dir: Path, photos: list[str
 
     -> ({label: {photo: {style, content, structure}}} incl. "photo" for the unstylized photo,
     {photo: [photo image, output of each model]} for the first ``keep`` photos ([H, W, 3] float)."""
-    scorer = Scorer(to_tensor(load_image(style, size, upscale=True)), vgg_weights)
+    painting = load_image(style, size, upscale=True)
+    scorer = Scorer(to_tensor(painting), vgg_weights)
+    painting_colours = colour_quantiles(np.asarray(painting, dtype=np.float32) / 255)
     scores: dict[str, dict] = {"photo": {}} | {k: {} for k in runners}
     images: dict[str, list[np.ndarray]] = {}
     for i, name in enumerate(photos):
         photo = load_image(content_dir / name, size, upscale=True)
         x = to_tensor(photo)
         feats = scorer.features(x)
-        scores["photo"][name] = scorer(feats, x)
+        photo_far = sliced_wasserstein(colour_quantiles(x[0].permute(1, 2, 0).numpy()), painting_colours)
+        scores["photo"][name] = scorer(feats, x) | {"palette": 1.0}
         outs = [photo]
         for key, run in runners.items():
             y = np.clip(run(x.numpy()), 0.0, 1.0)
-            scores[key][name] = scorer(feats, torch.from_numpy(y))
-            outs.append(y[0].transpose(1, 2, 0))
+            rgb = y[0].transpose(1, 2, 0)
+            far = sliced_wasserstein(colour_quantiles(rgb), painting_colours)
+            scores[key][name] = scorer(feats, torch.from_numpy(y)) | {"palette": far / max(photo_far, 1e-9)}
+            outs.append(rgb)
         if i < keep:
             images[name] = outs
         print(name, {k: {m: round(v, 4) for m, v in s[name].items()} for k, s in scores.items()}, flush=True)
@@ -126,10 +135,12 @@ def contact_sheet(images: dict[str, list[np.ndarray]], labels: list[str], height
 
 
 def table(scores: dict[str, dict]) -> str:
-    out = "| model | photos | style | content (relu2_2) | structure (relu3_4 cos) |\n|---|---|---|---|---|\n"
+    out = ("| model | photos | style | content (relu2_2) | structure (relu3_4 cos) | palette |\n"
+           "|---|---|---|---|---|---|\n")
     for key, per_photo in scores.items():
         m = means(per_photo)
-        out += f"| {key} | {len(per_photo)} | {m['style']:.1f} | {m['content']:.4g} | {m['structure']:.3f} |\n"
+        out += (f"| {key} | {len(per_photo)} | {m['style']:.1f} | {m['content']:.4g} | {m['structure']:.3f} "
+                f"| {m['palette']:.3f} |\n")
     return out
 
 

@@ -235,9 +235,9 @@ def time_lightning_step(dev, batch, style, warmup, repeats, width=None) -> tuple
 
     from fastnst.module import StyleTransferModule
 
-    run = TrainConfig()
+    run = TrainConfig(early_steps=0, **({} if width is None else {"width": width}))
     cfg = run.loss
-    model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), loss=cfg, **({} if width is None else {"width": width}))
+    model = StyleTransferModule(VGGFeatures(cfg.layers), style.cpu(), run)
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     times: list[float] = []

@@ -63,23 +63,19 @@ def scale_shorter_side(im: Image.Image, shorter: float, size: int) -> Image.Imag
                      Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def random_crop(im: Image.Image, size: int, rng=random, photo_size: int = 0) -> Image.Image:
-    """Scale the shorter side to max(size, photo_size)·U(1, 1.25), take a random size x size crop,
-    flip half the time.
-
-    ``photo_size`` 0 crops each photo zoomed out to the crop (Johnson et al.: whole 256 px images);
-    larger values train at the pixel scale photos will be stylized at (see StyleDataModule).
-    ``rng``: the ``random`` module or a ``random.Random`` (for reproducible tests).
-    """
-    im = scale_shorter_side(im, max(size, photo_size) * rng.uniform(1.0, 1.25), size)
+def random_crop(im: Image.Image, size: int, rng=random) -> Image.Image:
+    """Scale the shorter side to size·U(1, 1.25) (each photo zoomed out to about the crop, as
+    Johnson et al.), take a random size x size crop, flip half the time.
+    ``rng``: the ``random`` module or a ``random.Random`` (for reproducible tests)."""
+    im = scale_shorter_side(im, size * rng.uniform(1.0, 1.25), size)
     x, y = rng.randint(0, im.width - size), rng.randint(0, im.height - size)
     im = im.crop((x, y, x + size, y + size))
     return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else im
 
 
-def center_crop(im: Image.Image, size: int, photo_size: int = 0) -> Image.Image:
-    """Deterministic view for validation: shorter side to max(size, photo_size), centre square."""
-    im = scale_shorter_side(im, max(size, photo_size), size)
+def center_crop(im: Image.Image, size: int) -> Image.Image:
+    """Deterministic view for validation: shorter side to ``size``, centre square."""
+    im = scale_shorter_side(im, size, size)
     x, y = (im.width - size) // 2, (im.height - size) // 2
     return im.crop((x, y, x + size, y + size))
 
@@ -87,8 +83,8 @@ def center_crop(im: Image.Image, size: int, photo_size: int = 0) -> Image.Image:
 class CropDataset(Dataset):
     """[3, size, size] float32 crops in [0, 1]; random (train) or centred (validation)."""
 
-    def __init__(self, files: list[Path], size: int, train: bool, photo_size: int = 0):
-        self.files, self.size, self.train, self.photo_size = files, size, train, photo_size
+    def __init__(self, files: list[Path], size: int, train: bool):
+        self.files, self.size, self.train = files, size, train
 
     def __len__(self) -> int:
         return len(self.files)
@@ -105,9 +101,9 @@ class CropDataset(Dataset):
             if self.train:
                 # The global RNG: DataLoader reseeds it per worker and epoch (and Lightning's
                 # seed_everything(workers=True) makes that reproducible), so crops differ every epoch.
-                im = random_crop(im, self.size, random, self.photo_size)
+                im = random_crop(im, self.size, random)
             else:
-                im = center_crop(im, self.size, self.photo_size)
+                im = center_crop(im, self.size)
             return torch.from_numpy(to_float(np.asarray(im, dtype=np.uint8))).permute(2, 0, 1)
         raise FastNSTError("no training image could be read")
 
@@ -124,48 +120,17 @@ def ignore_stop_signals(worker_id: int) -> None:
 
 
 class StyleDataModule(pl.LightningDataModule):
-    """Photos under ``data_dir`` -> train/validation loaders of square crops.
+    """Photos under ``config.data`` -> train/validation loaders of square crops.
 
-    The validation split is ``val_size`` photos chosen by a seeded shuffle, or the names listed in
-    ``holdout`` (file names, e.g. the evaluation set); held-out photos are never trained on.
-
-    ``photo_size`` sets the pixel scale crops are taken at: photos' shorter side is scaled to it
-    (times U(1, 1.25)) before an ``image_size`` crop. 0 (Johnson et al.) shrinks each photo to about
-    the crop, so the net learns whole scenes at 1/4..1/8 of their pixel size; a photo stylized at
-    512 px longer side (3:2) has a 341 px shorter side, and a net trained on 128 px crops of photos
-    at that scale sees the edges and textures it will meet, for the same cost per step.
+    The validation split is ``config.val_size`` photos chosen by a seeded shuffle, or the names
+    listed in its holdout (file names, e.g. the evaluation set); held-out photos are never trained
+    on. The first ``config.early_steps`` steps get early_image_size crops at early_batch_size.
     """
 
-    def __init__(
-        self,
-        data_dir: str = "",
-        # The defaults are TrainConfig's (train_config.py), the one place training defaults live.
-        image_size: int = TrainConfig.image_size,
-        batch_size: int = TrainConfig.batch_size,
-        val_size: int = TrainConfig.val_size,
-        holdout: tuple[str, ...] = TrainConfig.holdout,
-        photo_size: int = TrainConfig.photo_size,
-        num_workers: int = TrainConfig.num_workers,
-        seed: int = TrainConfig.seed,
-        early_image_size: int = TrainConfig.early_image_size,
-        early_batch_size: int = TrainConfig.early_batch_size,
-        early_steps: int = TrainConfig.early_style_steps,
-    ):
+    def __init__(self, config: TrainConfig = TrainConfig()):
         super().__init__()
-        if image_size < 16:
-            raise FastNSTError(f"image_size must be >= 16, got {image_size}")
-        if batch_size < 1:
-            raise FastNSTError(f"batch_size must be >= 1, got {batch_size}")
-        if photo_size < 0:
-            raise FastNSTError(f"photo_size must be >= 0 (0: scale photos to the crop), got {photo_size}")
-        if early_image_size and early_image_size < 16:
-            raise FastNSTError(f"early_image_size must be 0 (image_size) or >= 16, got {early_image_size}")
-        if early_batch_size < 0 or early_steps < 0:
-            raise FastNSTError(f"early_batch_size and early_steps must be >= 0, got {early_batch_size}, {early_steps}")
-        self.data_dir, self.image_size, self.batch_size = data_dir, image_size, batch_size
-        self.val_size, self.holdout, self.num_workers, self.seed = val_size, tuple(holdout), num_workers, seed
-        self.photo_size = photo_size
-        self.early = (early_image_size or image_size, early_batch_size or batch_size, early_steps)
+        self.config = config
+        self.data_dir, self.holdout = config.data, config.holdout_names()
         self._train_loader: tuple[tuple[int, int], DataLoader] | None = None  # (crop, batch), loader
         self.train_files: list[Path] = []
         self.val_files: list[Path] = []
@@ -188,8 +153,8 @@ class StyleDataModule(pl.LightningDataModule):
             self.train_files = [f for f in files if f.name not in names]
         else:
             shuffled = files[:]
-            random.Random(self.seed).shuffle(shuffled)
-            n_val = min(self.val_size, len(files) - 1)
+            random.Random(self.config.seed).shuffle(shuffled)
+            n_val = min(self.config.val_size, len(files) - 1)
             self.val_files, self.train_files = sorted(shuffled[:n_val]), sorted(shuffled[n_val:])
         if not self.train_files:
             raise FastNSTError(f"no training images left in {self.data_dir} after the validation split")
@@ -205,11 +170,12 @@ class StyleDataModule(pl.LightningDataModule):
         An early loader holds no more batches than early steps are left, so its last epoch ends on
         the switch whatever the size of the data folder; a full loader is built once and reused.
         """
+        cfg = self.config
         step = self.trainer.global_step if self.trainer is not None else 0
-        size, batch, early_steps = self.early
-        left = early_steps - step
-        if left <= 0 or (size, batch) == (self.image_size, self.batch_size):
-            size, batch, files = self.image_size, self.batch_size, self.train_files
+        size, batch = cfg.early_image_size, cfg.early_batch_size
+        left = cfg.early_steps - step
+        if left <= 0 or (size, batch) == (cfg.image_size, cfg.batch_size):
+            size, batch, files = cfg.image_size, cfg.batch_size, self.train_files
         else:
             world = self.trainer.world_size if self.trainer is not None else 1
             files = self.train_files
@@ -222,13 +188,14 @@ class StyleDataModule(pl.LightningDataModule):
         return loader
 
     def _loader(self, files: list[Path], size: int, batch: int) -> DataLoader:
-        ds = CropDataset(files, size, train=True, photo_size=self.photo_size)
+        ds = CropDataset(files, size, train=True)
         return DataLoader(ds, batch_size=batch, shuffle=True, drop_last=len(ds) >= batch,
-                          num_workers=self.num_workers, worker_init_fn=ignore_stop_signals,
+                          num_workers=self.config.num_workers, worker_init_fn=ignore_stop_signals,
                           # Workers live across epochs: no respawn cost, and no iterator teardown
                           # (__del__) at every epoch end for a Ctrl-C to land in and be swallowed.
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.config.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        ds = CropDataset(self.val_files, self.image_size, train=False, photo_size=self.photo_size)
-        return DataLoader(ds, batch_size=self.batch_size, num_workers=0)
+        # Batches of log_images photos, so a validation grid shows that many (the training batch may be 1).
+        ds = CropDataset(self.val_files, self.config.image_size, train=False)
+        return DataLoader(ds, batch_size=max(1, self.config.log_images), num_workers=0)

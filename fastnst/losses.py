@@ -1,24 +1,17 @@
 """The perceptual loss terms as small functions: content, Gram matrix, style, total variation.
 
-Normalization (ours, Johnson et al. 2016's) and how it relates to the formulas in the seed notes,
-for one layer with activations a of shape [C, H, W] (nC = C, nH·nW = H·W):
+Normalization, for one layer with activations a of shape [C, H, W]:
 
-- content:  mean((a_C - a_G)²)                  = (1/(C·H·W))·Σ(a_C − a_G)²
-            course J_content = 1/(4·nH·nW·nC)·Σ(a_C − a_G)²  ->  ours = 4·J_content
-            Gatys 2015 L_content = ½·Σ(F − P)²                ->  ours = L_content · 2/(C·H·W)
-- gram:     G = F·Fᵀ / (C·H·W), F = a reshaped to [C, H·W]   (Johnson's normalization)
-            Gatys/course use the raw Σ_ij a_ik·a_ik' (no division).
-- style:    mean over the C×C entries of (G_S − G_G)²   = Σ(G_S − G_G)² / C²
-            course J_style^l = 1/(4·nC²·(nH·nW)²)·Σ(Graw_S − Graw_G)²; since Graw = C·H·W·G,
-            ours = J_style^l · 4/C². Gatys' E_l = 1/(4·N_l²·M_l²)·Σ(...)² is the same as the course's.
-            The 1/C² factor relative to Gatys means deeper (wider) layers weigh less; the layer
-            weights in PerceptualLoss absorb that.
-- tv:       mean of squared differences between vertical and horizontal neighbours (β = 2 TV,
-            Mahendran & Vedaldi; Johnson's smoothness term), per pixel rather than summed.
+- content:  mean((a_C - a_G)²); Gatys et al. 2015's L_content = ½·Σ(F − P)² is ours · (C·H·W)/2.
+- gram:     G = F·Fᵀ / (C·H·W), F = a reshaped to [C, H·W] (Johnson et al. 2016); Gatys divides by nothing.
+- style:    mean over the C×C entries of (G_S − G_G)²; Gatys' E_l = 1/(4·C²·(H·W)²)·Σ(Graw_S − Graw_G)²
+            is ours · C²/4. PerceptualLoss divides each layer's term by its target's size anyway.
+- tv:       mean squared difference of vertical and horizontal neighbours (Mahendran & Vedaldi 2015;
+            Johnson's smoothness term), per pixel rather than summed.
 
-Everything that is squared and summed over a feature map is computed in fp32, even under
-autocast: bf16 Grams lose the small style differences the optimizer needs (8-bit mantissa).
-All functions reduce over the batch by mean, so losses do not grow with batch size.
+Everything squared and summed over a feature map is computed in fp32, even under autocast: bf16
+Grams lose the small style differences the optimizer needs (8-bit mantissa). Every function
+reduces over the batch by mean, so losses do not grow with batch size.
 """
 
 from __future__ import annotations
@@ -38,22 +31,10 @@ def gram(features: torch.Tensor) -> torch.Tensor:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor, top: float = 1.0) -> torch.Tensor:
-    """Mean squared error between activations [B, C, H, W] (see module doc for the scale).
-
-    ``top`` < 1 averages only the worst ``top`` fraction of each image's H·W locations (each
-    location's error the mean over its C channels): the places where the output has lost most
-    of the photo. Departure from Johnson et al. (the mean over every location): a subject that
-    covers a few % of the picture, or differs from its background only in its small details
-    (a lizard on rock), hardly moves the mean, so the style term paints it away; among the
-    worst locations it counts. 1: the plain mean."""
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between activations [B, C, H, W] (see module doc for the scale)."""
     with torch.autocast(device_type=features.device.type, enabled=False):
-        err = (_fp32(features) - _fp32(target)) ** 2
-        if top >= 1:
-            return torch.mean(err)
-        per_location = err.mean(dim=1).flatten(1)  # [B, H·W]
-        k = max(1, round(top * per_location.shape[1]))
-        return per_location.topk(k, dim=1).values.mean()
+        return torch.mean((_fp32(features) - _fp32(target)) ** 2)
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
@@ -82,7 +63,6 @@ def structure(photo: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     normally at STRUCTURE_LAYER). A metric, not a training loss: 1 is the photo itself; the
     published fast-style nets score 0.59-0.69 on our held-out photos, and nets that have painted
     the subject away 0.58 or less (bench/score.py). It does not see blobs stamped on a dim but
-    faithful copy of the photo (one such net scored 0.685; BENCHMARKS.md, "Content on unit
-    vectors"): look at the outputs too."""
+    faithful copy of the photo: look at the outputs too."""
     with torch.autocast(device_type=photo.device.type, enabled=False):
         return torch.nn.functional.cosine_similarity(_fp32(photo), _fp32(output), dim=1, eps=1e-8).mean()

@@ -17,7 +17,7 @@ from fastnst import __version__
 from fastnst.checkpoint import AVERAGE_PREFIX, model_info
 from fastnst.errors import FastNSTError
 from fastnst.losses import STRUCTURE_LAYER
-from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.perceptual import PerceptualLoss
 from fastnst.train_config import TrainConfig
 from fastnst.transformer import TransformerNet
 from fastnst.vgg import VGGFeatures
@@ -29,23 +29,17 @@ VGG_PREFIXES = ("loss.vgg.", "early_loss.vgg.")
 STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_")
 # The buffer holding the log of the style weight's multiplier under a structure floor.
 STYLE_SCALE_KEY = "style_log_scale"
-# Learning-rate shapes after the warm-up: constant, or a cosine from lr to 0 at max_steps
-# (Loshchilov & Hutter 2017, without restarts).
-LR_DECAYS = ("constant", "cosine")
 
 
-def lr_factor(step: int, warmup: int, decay: str, total: int | None, decay_steps: int = 0) -> float:
-    """Multiplier of the base lr at optimizer step ``step`` (0-based): linear warm-up over ``warmup``
-    steps, then constant or a cosine to 0 at ``total`` steps (None: no end known, stay constant).
-    The cosine spans the last ``decay_steps`` steps, the lr constant before them (0: every step
-    after the warm-up)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    if decay == "cosine" and total:
-        start = max(warmup, total - decay_steps) if decay_steps else warmup
-        t = min(1.0, max(0, step - start) / max(1, total - start))
-        return 0.5 * (1 + math.cos(math.pi * t))
-    return 1.0
+def lr_factor(step: int, total: int | None, decay_steps: int) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based): 1, then along a cosine to 0
+    at ``total`` over its last ``decay_steps`` steps, or all of them if fewer (0 or no total known:
+    constant)."""
+    if not decay_steps or not total:
+        return 1.0
+    start = max(0, total - decay_steps)
+    t = min(1.0, max(0, step - start) / max(1, total - start))
+    return 0.5 * (1 + math.cos(math.pi * t))
 
 
 # The style weight's multiplier under a structure floor: never above 1 (the configured weight), never
@@ -68,88 +62,52 @@ def next_style_log_scale(log_scale: torch.Tensor, structure: torch.Tensor, floor
     return (log_scale + STRUCTURE_GAIN * (structure - floor)).clamp(math.log(STYLE_SCALE_MIN), 0.0)
 
 
-def style_ramp(step: int, ramp_steps: int) -> float:
-    """Multiplier of the style term at ``step``: grows linearly from 1/ramp_steps to 1 (0 steps: always 1)."""
-    return min(1.0, (step + 1) / ramp_steps) if ramp_steps else 1.0
-
-
 class StyleTransferModule(pl.LightningModule):
     """Train a TransformerNet so that net(photo) minimizes the perceptual loss against one style.
 
-    ``vgg`` and ``style_image`` ([1, 3, H, W] in [0, 1]) are built by the caller (training.train
-    reads the files); everything else is a hyperparameter saved in the checkpoint.
+    ``vgg`` and the style images ([1, 3, H, W] in [0, 1]) are built by the caller (training.train
+    reads the files); the recipe is ``config``, saved in the checkpoint.
     """
 
-    def __init__(
-        self,
-        vgg: VGGFeatures,
-        style_image: torch.Tensor,
-        # The defaults are TrainConfig's (train_config.py), the one place training defaults live.
-        loss: LossConfig = TrainConfig.loss,
-        width: int = TrainConfig.width,
-        n_residual: int = TrainConfig.n_residual,
-        downsamples: int = TrainConfig.downsamples,
-        lr: float = TrainConfig.lr,
-        lr_warmup_steps: int = TrainConfig.lr_warmup_steps,
-        lr_decay: str = TrainConfig.lr_decay,
-        lr_decay_steps: int = TrainConfig.lr_decay_steps,
-        style_ramp_steps: int = TrainConfig.style_ramp_steps,
-        reconstruct_steps: int = TrainConfig.reconstruct_steps,
-        # No early stage unless given one with its image: the recipe's schedule is TrainConfig's
-        # (early_style_*), which training.py passes in with the style image at early_style_size.
-        early_style_image: torch.Tensor | None = None,
-        early_style_size: int = 0,
-        early_style_steps: int = 0,
-        early_style_weight: float = 0.0,
-        style_name: str = "",
-        style_sha256: str = "",
-        image_size: int = TrainConfig.image_size,
-        style_size: int | None = TrainConfig.style_size,
-        log_images: int = TrainConfig.log_images,
-        average_steps: int = TrainConfig.average_steps,
-        structure_floor: float = TrainConfig.structure_floor,
-    ):
+    def __init__(self, vgg: VGGFeatures, style_image: torch.Tensor, config: TrainConfig = TrainConfig(), *,
+                 early_style_image: torch.Tensor | None = None, style_name: str = "", style_sha256: str = ""):
+        """``style_image`` at config.style_size and ``early_style_image`` at config.early_style_size
+        ([1, 3, H, W] in [0, 1]; the latter needed when config.early_steps > 0)."""
         super().__init__()
-        if lr_decay not in LR_DECAYS:
-            raise FastNSTError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {lr_decay!r}")
-        for name, value in (("lr_warmup_steps", lr_warmup_steps), ("lr_decay_steps", lr_decay_steps),
-                            ("style_ramp_steps", style_ramp_steps),
-                            ("reconstruct_steps", reconstruct_steps), ("early_style_steps", early_style_steps),
-                            ("average_steps", average_steps)):
-            if value < 0:
-                raise FastNSTError(f"{name} must be >= 0, got {value}")
-        if structure_floor and STRUCTURE_LAYER not in vgg.layers:
+        if config.structure_floor and STRUCTURE_LAYER not in vgg.layers:
             raise FastNSTError(f"structure_floor needs the VGG extractor to reach {STRUCTURE_LAYER}")
-        if early_style_steps and early_style_image is None:
-            raise FastNSTError("early_style_steps needs early_style_image (the style image at early_style_size)")
-        self.save_hyperparameters(ignore=["vgg", "style_image", "early_style_image", "loss"])
-        self.hparams["loss"] = dataclasses.asdict(loss)  # plain dict: readable YAML in hparams.yaml
-        self.net = TransformerNet(width=width, n_residual=n_residual, downsamples=downsamples)
+        if config.early_steps and early_style_image is None:
+            raise FastNSTError("early_steps needs early_style_image (the style image at early_style_size)")
+        self.config = config
+        # hparams.yaml and the checkpoint say what the run is: the whole config, plain values.
+        self.save_hyperparameters({"config": dataclasses.asdict(config), "style_name": style_name,
+                                   "style_sha256": style_sha256})
+        self.net = TransformerNet(width=config.width)
         # The uniform average of self.net's weights over the last average_steps steps, the net a run
-        # ships (TrainConfig.average_steps). Its weights are in the checkpoint under AVERAGE_PREFIX
-        # (checkpoint.load_transformer reads them), with its count n_averaged (0: not started).
+        # ships. Its weights are in the checkpoint under AVERAGE_PREFIX (checkpoint.load_transformer
+        # reads them), with its count n_averaged (0: not started).
         self.net_average = None
-        if average_steps:
+        if config.average_steps:
             self.net_average = torch.optim.swa_utils.AveragedModel(self.net, use_buffers=True)
             self.net_average.requires_grad_(False)
             self.net_average.register_buffer("first_step", torch.tensor(0))  # the window's first step
-        self.loss = PerceptualLoss(vgg, style_image, loss)
-        # The training target before early_style_steps: the same loss against the style image at
-        # early_style_size, at early_style_weight if set (its Grams are buffers of their own, saved
-        # and resumed with the run).
-        early = dataclasses.replace(loss, style_weight=early_style_weight or loss.style_weight)
-        self.early_loss = PerceptualLoss(vgg, early_style_image, early) if early_style_steps else None
+        self.loss = PerceptualLoss(vgg, style_image, config.loss)
+        # The first stage's target: the same loss against the style image at early_style_size, at
+        # its own weight (its Grams are buffers of their own, saved and resumed with the run).
+        early = dataclasses.replace(config.loss, style_weight=config.early_style_weight_or_default)
+        self.early_loss = PerceptualLoss(vgg, early_style_image, early) if config.early_steps else None
         self.val_grid: torch.Tensor | None = None  # [3, H, W] grid of the last validation batch
         # log of the style weight's multiplier under structure_floor (next_style_log_scale); saved
         # and resumed with the run. 0: the configured weight.
         self.register_buffer(STYLE_SCALE_KEY, torch.zeros(()))
 
     def meta(self) -> dict:
-        """What an exported model says about itself (see checkpoint.py / export.py)."""
-        hp = self.hparams
-        return {"style_name": hp.style_name, "style_sha256": hp.style_sha256, "image_size": hp.image_size,
-                "style_size": hp.get("style_size") or hp.image_size, "loss": dict(hp.loss),
-                "fastnst_version": __version__}
+        """What an exported model says about itself (see checkpoint.py / export.py); "config" is the
+        recipe that trained it (TrainConfig.recipe), which its configs/<style>.yaml resolves to."""
+        cfg = self.config
+        return {"style_name": self.hparams.style_name, "style_sha256": self.hparams.style_sha256,
+                "image_size": cfg.image_size, "style_size": cfg.style_size, "loss": dataclasses.asdict(cfg.loss),
+                "config": cfg.recipe(), "fastnst_version": __version__}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -163,7 +121,7 @@ class StyleTransferModule(pl.LightningModule):
     def _average_start(self) -> int:
         """The step after which the weight average begins: it takes the weights after each step
         from start + 1 to max_steps."""
-        return self.trainer.max_steps - self.hparams.average_steps
+        return self.trainer.max_steps - self.config.average_steps
 
     def _restart_average(self, start: int) -> None:
         self.net_average.n_averaged.zero_()
@@ -197,9 +155,9 @@ class StyleTransferModule(pl.LightningModule):
         # Validation measures the net the run would ship now.
         stylized = (self.net if stage == "train" else self.trained_net())(batch)
         # Validation always scores against the final target, so its curve is one measure throughout.
-        early = stage == "train" and self.global_step < self.hparams.get("early_style_steps", 0)
+        early = stage == "train" and self.global_step < self.config.early_steps
         loss = self.early_loss if early else self.loss
-        floor = self.hparams.get("structure_floor", 0.0) if stage == "train" and not early else 0.0
+        floor = self.config.structure_floor if stage == "train" and not early else 0.0
         # The structure (losses.structure) comes from the loss's own VGG pass: validation logs it,
         # the structure floor steers by it.
         measure = (floor or stage == "val") and STRUCTURE_LAYER in loss.vgg.layers
@@ -213,14 +171,6 @@ class StyleTransferModule(pl.LightningModule):
             # One multiplier for every device: each measures its own batch, the mean moves them all.
             measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
             log_scale.copy_(next_style_log_scale(log_scale, measured, floor))
-        if stage == "train" and self.hparams.get("style_ramp_steps"):
-            # The style weight grows linearly from 0 over the first steps: the net first learns to
-            # keep the photo, then paints over it (a from-scratch net at full style weight settles
-            # on the painting's texture and drops the photo).
-            # The ramp starts when the photo-reconstruction warm start (reconstruct_steps) ends.
-            step = self.global_step - self.hparams.get("reconstruct_steps", 0)
-            terms["style"] = terms["style"] * style_ramp(step, self.hparams.style_ramp_steps)
-            terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         on_step = stage == "train"
         # Training's terms all go to the progress bar; validation's structure only, the number to watch.
         shown = set(terms) if on_step else {"structure"}
@@ -229,21 +179,7 @@ class StyleTransferModule(pl.LightningModule):
                           on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)
         return terms["total"], stylized
 
-    def _reconstruct_step(self, batch: torch.Tensor) -> torch.Tensor:
-        """Warm start: pixel MSE between net(photo) and the photo, no VGG (a few % of a full step).
-
-        Departure from Johnson et al., who train from a random init: a random net's output has no
-        photo in it, and the style term is then cheaper to lower by painting texture everywhere
-        than by learning to keep the subject (the posterized blobs of a from-scratch net at a high
-        style weight). A net that already reproduces the photo starts the perceptual loss with its
-        content term at ~0."""
-        loss = torch.nn.functional.mse_loss(self.net(batch).float(), batch.float())
-        self.log("train/reconstruct", loss, prog_bar=True, batch_size=batch.shape[0])
-        return loss
-
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        if self.global_step < self.hparams.get("reconstruct_steps", 0):
-            return self._reconstruct_step(batch)
         return self._step(batch, "train")[0]
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
@@ -251,8 +187,8 @@ class StyleTransferModule(pl.LightningModule):
         # validation crops, the number that says a net is painting its subjects away (under ~0.6),
         # which the losses do not.
         _, stylized = self._step(batch, "val")
-        if batch_idx == 0 and self.hparams.log_images:
-            n = self.hparams.log_images
+        if batch_idx == 0 and self.config.log_images:
+            n = self.config.log_images
             # Row of photos over row of their stylizations: [3, 2·S, n·S].
             photos, styled = batch[:n].float(), stylized[:n].float().clamp(0, 1)
             self.val_grid = torch.cat([torch.cat(list(photos), 2), torch.cat(list(styled), 2)], 1).cpu()
@@ -261,17 +197,14 @@ class StyleTransferModule(pl.LightningModule):
                     logger.experiment.add_image("val/stylized", self.val_grid, self.global_step)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
-        hp = self.hparams
-        warmup, decay = hp.get("lr_warmup_steps", 0), hp.get("lr_decay", "constant")
-        if not warmup and decay == "constant":
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        if not self.config.lr_decay_steps:
             return optimizer
         total = self.trainer.max_steps if self.trainer.max_steps > 0 else None
-        decay_steps = hp.get("lr_decay_steps", 0)
         # The factor follows the run's global step, not the scheduler's own count: a run resumed from
-        # a checkpoint saved without this schedule (another --lr-decay) starts it at its own step.
+        # a checkpoint saved without this schedule starts it at its own step.
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda _: lr_factor(self.global_step, warmup, decay, total, decay_steps))
+            optimizer, lambda _: lr_factor(self.global_step, total, self.config.lr_decay_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -284,7 +217,7 @@ class StyleTransferModule(pl.LightningModule):
         # state dict (this hook runs first), which then stays strict about everything else.
         # The style Grams are fixed targets of the style image at the sizes this run's config names,
         # computed when this module was built: ours replace the checkpoint's, so a run resumed with
-        # another --style-size, --early-style-steps or style layers trains against what its config
+        # another --style-size, --early-steps or style layers trains against what its config
         # says (the checkpoint's Grams would otherwise win without a word).
         # A run resumed with weight averaging switched off drops the checkpoint's average; one
         # switched on, or saved before averaging existed, starts with an empty one (n_averaged 0).

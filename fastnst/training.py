@@ -1,7 +1,7 @@
 """``train(config) -> run directory``: train a fast style-transfer net for one style, from Python.
 
     from fastnst import TrainConfig, train
-    run = train(TrainConfig(style="mosaic.jpg", data="photos/", max_steps=3000, image_size=128))
+    run = train(TrainConfig(style="mosaic.jpg", data="photos/", max_steps=3000))
     # run / "transformer.pt", run / "mosaic.onnx", run / "checkpoints" / "last.ckpt", run / "config.yaml"
 
 This composes the pieces: the data (data.py), the style image and VGG (image.py, vgg.py), the
@@ -173,15 +173,11 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         if resume_dir is not None:  # a kill mid-save leaves its temporary file; this run owns the folder now
             for folder in (run_dir, run_dir / "checkpoints"):
                 remove_temp_files(folder)
-    data = StyleDataModule(data_dir=config.data, image_size=config.image_size, batch_size=config.batch_size,
-                           val_size=config.val_size, holdout=config.holdout_names(), photo_size=config.photo_size,
-                           num_workers=config.num_workers, seed=config.seed, early_image_size=config.early_image_size,
-                           early_batch_size=config.early_batch_size, early_steps=config.early_style_steps)
+    data = StyleDataModule(config)
     data.prepare_files()
-    style_size = config.style_size or config.image_size
-    style = to_tensor(load_image(style_path, style_size, upscale=True))
+    style = to_tensor(load_image(style_path, config.style_size, upscale=True))
     early_style = (to_tensor(load_image(style_path, config.early_style_size, upscale=True))
-                   if config.early_style_steps else None)
+                   if config.early_steps else None)
     # The structure floor measures the output at STRUCTURE_LAYER, which the loss's layers may stop short of.
     layers = config.loss.layers + ((STRUCTURE_LAYER,) if config.structure_floor else ())
     vgg = load_vgg(tuple(dict.fromkeys(layers)), arch=config.loss.vgg_arch, weights=config.vgg_weights)
@@ -192,17 +188,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     pl.seed_everything(config.seed, workers=True, verbose=False)
     precision = training_precision(config.precision, config.accelerator)
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
-    model = StyleTransferModule(
-        vgg, style, loss=config.loss, width=config.width, n_residual=config.n_residual,
-        downsamples=config.downsamples, lr=config.lr,
-        lr_warmup_steps=config.lr_warmup_steps, lr_decay=config.lr_decay,
-        lr_decay_steps=config.lr_decay_steps, style_ramp_steps=config.style_ramp_steps,
-        reconstruct_steps=config.reconstruct_steps, early_style_image=early_style,
-        early_style_size=config.early_style_size, early_style_steps=config.early_style_steps,
-        early_style_weight=config.early_style_weight,
-        style_name=style_path.stem, style_sha256=sha256_file(style_path), image_size=config.image_size,
-        style_size=style_size, log_images=config.log_images, average_steps=config.average_steps,
-        structure_floor=config.structure_floor)
+    model = StyleTransferModule(vgg, style, config, early_style_image=early_style, style_name=style_path.stem,
+                                style_sha256=sha256_file(style_path))
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from fastnst.cli.gatys import gatys_main
 from fastnst.cli.stylize import stylize_main
+from fastnst.train_config import TrainConfig
 from fastnst.data import StyleDataModule
 from tiny_models import tiny_models
 
@@ -110,7 +111,8 @@ def test_training_loader_skips_bad_files_and_survives_a_symlink_loop(corpus, tmp
     for p in corpus.iterdir():
         (data / p.name).symlink_to(p)
     (data / "loop").symlink_to(data)
-    dm = StyleDataModule(data_dir=str(data), image_size=16, batch_size=3, val_size=1, num_workers=0, early_steps=0)
+    dm = StyleDataModule(TrainConfig(data=str(data), image_size=16, batch_size=3, val_size=1, num_workers=0,
+                                     early_steps=0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dm.setup("fit")

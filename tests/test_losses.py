@@ -86,42 +86,6 @@ def test_content_loss_is_four_times_course_j_content():
     assert content_loss(a_c, a_c).item() == 0.0
 
 
-def test_content_loss_top_averages_the_worst_locations_of_each_image():
-    target = torch.zeros(2, 3, 4, 5)  # 20 locations an image
-    features = target.clone()
-    features[0, :, 0, :2] = 2.0  # image 0: 2 of 20 locations off by 2 in every channel (error 4)
-    features[1, 0, 3, 4] = 3.0  # image 1: one location off by 3 in one channel of 3 (error 3)
-    assert content_loss(features, target).item() == pytest.approx((2 * 3 * 4 + 9) / 120)
-    # The worst 10% is 2 locations an image: image 0's two at 4, image 1's one at 3 and one at 0.
-    assert content_loss(features, target, top=0.1).item() == pytest.approx((4 + 4 + 3 + 0) / 4)
-    # Fewer locations than one: still the worst one, never an empty mean.
-    assert content_loss(features, target, top=0.01).item() == pytest.approx((4 + 3) / 2)
-    # 1 is the plain mean; any fraction averages the worse part, so it never reads less.
-    a, b = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
-    means = [content_loss(a, b, top).item() for top in (0.05, 0.2, 0.5, 1.0)]
-    assert means == sorted(means, reverse=True)
-    assert means[-1] == pytest.approx(torch.mean((a - b) ** 2).item())
-    assert content_loss(a, a, top=0.2).item() == 0.0
-
-
-@pytest.mark.parametrize("top", [0.0, -0.5, 1.5, float("nan")])
-def test_content_top_is_a_fraction(top):
-    with pytest.raises(FastNSTError, match="content_top"):
-        LossConfig(content_top=top)
-
-
-def test_content_top_reaches_the_content_term(vgg, images):
-    content, style = images
-    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(4))
-    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, content_top=0.25)
-    loss = PerceptualLoss(vgg, style, cfg)
-    target = vgg(content)["relu2_2"]
-    expected = content_loss(vgg(image)["relu2_2"], target, top=0.25) / target.pow(2).mean()
-    assert loss(image, loss.content_targets(content))["content"].item() == pytest.approx(expected.item(), rel=1e-5)
-    plain = PerceptualLoss(vgg, style, SMALL)
-    assert expected.item() > plain(image, plain.content_targets(content))["content"].item()
-
-
 def test_style_loss_is_course_j_style_times_4_over_c2():
     c = 3
     a_s, a_g = torch.randn(1, c, 4, 3), torch.randn(1, c, 4, 3)
@@ -310,11 +274,11 @@ def test_the_loss_reports_structure_only_when_its_targets_carry_the_photos_struc
 def test_layer_terms_are_the_unweighted_parts_of_the_weighted_sums(vgg, images):
     content, style = images
     cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers,
-                     content_weight=2.0, style_weight=5.0, style_octaves=2)
+                     content_weight=2.0, style_weight=5.0)
     loss = PerceptualLoss(vgg, style, cfg)
     image, targets = torch.rand(1, 3, 24, 24), loss.content_targets(content)
     layers, terms = loss.layer_terms(image, targets), loss(image, targets)
-    assert set(layers) == {"content_relu2_2"} | {f"style_{k}{sfx}" for k in SMALL.style_layers for sfx in ("", "_d2")}
+    assert set(layers) == {"content_relu2_2"} | {f"style_{k}" for k in SMALL.style_layers}
     assert layers["content_relu2_2"].item() == pytest.approx(
         (content_loss(vgg(image)["relu2_2"], targets["relu2_2"]) / targets["relu2_2"].pow(2).mean()).item(), rel=1e-5)
     style_sum = sum(v.item() for k, v in layers.items() if k.startswith("style_"))
@@ -397,45 +361,6 @@ def test_config_accepts_lists_and_is_hashable():
     assert cfg.style_layers == ("relu1_1", "relu2_2")
     assert cfg.layers == ("relu2_2", "relu1_1")  # unique, content first
     hash(cfg)
-
-
-# ---------------------------------------------------------------------------------------------
-# Gram pyramid (style_octaves)
-
-
-def test_octave_grams_are_the_downsampled_style_images(vgg, images):
-    _, style = images
-    cfg = LossConfig(content_layers=SMALL.content_layers, style_layers=SMALL.style_layers, style_octaves=3)
-    loss = PerceptualLoss(vgg, style, cfg)
-    buffers = dict(loss.named_buffers())
-    for octave, factor in ((1, 2), (2, 4)):
-        feats = vgg(torch.nn.functional.avg_pool2d(style, factor))
-        for name in SMALL.style_layers:
-            torch.testing.assert_close(buffers[f"gram_{name}_d{factor}"], gram(feats[name]))
-    # Octave 0 keeps the one-octave names, so older checkpoints still load into a one-octave loss.
-    single = PerceptualLoss(vgg, style, SMALL)
-    torch.testing.assert_close(buffers["gram_relu1_1"], dict(single.named_buffers())["gram_relu1_1"])
-
-
-def test_octaves_add_the_downsampled_style_terms(vgg, images):
-    content, style = images
-    image = torch.rand(1, 3, 24, 24)
-    one = PerceptualLoss(vgg, style, SMALL)
-    two = PerceptualLoss(vgg, style, LossConfig(content_layers=SMALL.content_layers,
-                                                style_layers=SMALL.style_layers, style_octaves=2))
-    half = PerceptualLoss(vgg, torch.nn.functional.avg_pool2d(style, 2), SMALL)
-    t1, t2 = one(image, one.content_targets(content)), two(image, two.content_targets(content))
-    down = torch.nn.functional.avg_pool2d
-    t_half = half(down(image, 2), half.content_targets(down(content, 2)))
-    assert t2["style"].item() == pytest.approx(t1["style"].item() + t_half["style"].item(), rel=1e-5)
-    assert t2["content"].item() == pytest.approx(t1["content"].item(), rel=1e-6)
-    # The style image itself matches its own pyramid at every level.
-    assert two(style, two.content_targets(content))["style"].item() == pytest.approx(0.0, abs=1e-6)
-
-
-def test_octaves_must_be_positive():
-    with pytest.raises(FastNSTError, match="style_octaves"):
-        LossConfig(style_octaves=0)
 
 
 def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():

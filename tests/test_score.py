@@ -85,3 +85,35 @@ def test_layout_correlation_ignores_brightness_and_contrast_and_sees_inversion()
     # Detail inside a block does not count: a checkerboard finer than the blocks adds nothing.
     checker = (torch.arange(32).view(-1, 1) + torch.arange(48)).remainder(2).float().expand(2, 3, 32, 48)
     assert torch.allclose(layout_correlation(photo, photo + 0.2 * checker, 8), torch.ones(2), atol=1e-5)
+
+
+def test_lab_conversion_matches_reference_colours():
+    from bench.palette import srgb_to_lab
+
+    # CIELAB of sRGB white, black, pure red (D65), as published in the sRGB / CIE references.
+    lab = srgb_to_lab(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(lab[0], [100, 0, 0], atol=0.01)
+    np.testing.assert_allclose(lab[1], [0, 0, 0], atol=0.01)
+    np.testing.assert_allclose(lab[2], [53.24, 80.09, 67.20], atol=0.05)
+
+
+def test_palette_is_one_for_the_photo_zero_for_the_paintings_colours_and_blind_to_layout():
+    from bench.palette import palette
+
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0.0, 0.4, (32, 48, 3))  # dark, bluish-green-ish
+    painting = np.concatenate([rng.uniform(0.6, 1.0, (32, 48, 2)), rng.uniform(0.0, 0.2, (32, 48, 1))], 2)
+    assert palette(photo, photo, painting) == pytest.approx(1.0)
+    # The painting's own pixels, shuffled into another layout: the same colour distribution.
+    shuffled = rng.permutation(painting.reshape(-1, 3)).reshape(painting.shape)
+    assert palette(shuffled, photo, painting) == pytest.approx(0.0, abs=1e-9)
+    halfway = 0.5 * photo + 0.5 * painting
+    assert 0.3 < palette(halfway, photo, painting) < 0.7
+    assert palette(np.full_like(photo, 0.5), photo, painting) < 1.0 < palette(1 - painting, photo, painting)
+
+
+def test_the_scorer_reports_palette_one_for_the_photo(setup):
+    scores, _ = score.score_models({"identity": lambda x: x}, setup / "style.png", setup, ["p0.png"],
+                                   str(setup / "vgg.pth"), size=40)
+    assert scores["photo"]["p0.png"]["palette"] == 1.0
+    assert scores["identity"]["p0.png"]["palette"] == pytest.approx(1.0, abs=1e-6)

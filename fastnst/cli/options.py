@@ -18,16 +18,19 @@ from pathlib import Path
 from fastnst.errors import FastNSTError
 
 
-def fields(cls) -> dict[str, tuple[object, object, str]]:
-    """{name: (type hint, default, help)} for ``cls``'s fields, a nested dataclass's fields in its place."""
+def fields(cls, group: str | None = None) -> dict[str, tuple[object, object, str]]:
+    """{name: (type hint, default, help)} for ``cls``'s fields, a nested dataclass's fields in its
+    place; only those whose metadata names ``group`` where given (a nested dataclass's fields are
+    in the group of the field holding it)."""
     hints = typing.get_type_hints(cls)
     out = {}
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(hints[f.name]):
-            nested = fields(hints[f.name])
-            out |= {k: (hint, getattr(default, k), text) for k, (hint, _, text) in nested.items()}
-        else:
+            if group is None or group == f.metadata.get("group", "recipe"):
+                nested = fields(hints[f.name])
+                out |= {k: (hint, getattr(default, k), text) for k, (hint, _, text) in nested.items()}
+        elif group is None or group == f.metadata.get("group"):
             out[f.name] = (hints[f.name], default, f.metadata.get("help", ""))
     return out
 
@@ -88,10 +91,10 @@ def coerce(name: str, hint, value):
     raise FastNSTError(f"option {name!r}: expected {shown}, got {value!r}")
 
 
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls) -> None:
-    """One ``--field-name`` per field of ``cls``. A flag left out is absent from the namespace
-    (SUPPRESS), so it never hides the value a config file gives."""
-    for name, (hint, default, text) in fields(cls).items():
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, group: str | None = None) -> None:
+    """One ``--field-name`` per field of ``cls`` (of its ``group``, where given). A flag left out is
+    absent from the namespace (SUPPRESS), so it never hides the value a config file gives."""
+    for name, (hint, default, text) in fields(cls, group).items():
         flag = "--" + name.replace("_", "-")
         if default in (None, "", ()):
             shown = text

@@ -17,25 +17,56 @@ from fastnst.cli.options import add_flags, build, read_yaml, resolve
 
 
 def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from fastnst.train_config import TrainConfig
+    from fastnst.train_config import GROUPS, TrainConfig
 
-    p = base_parser("Train a fast style-transfer network for one style image.", prog)
+    p = base_parser("Train a fast style-transfer network for one style image. Each option is also a YAML "
+                    "key for --config (--image-size is image_size).", prog)
     p.epilog = ("Writes the run directory: config.yaml (the resolved options), checkpoints/, samples/, "
                 "tensorboard/, csv/, then transformer.pt and <style>.onnx. Ctrl-C or SIGTERM saves a "
                 "checkpoint first; --resume RUN continues (with a larger --max-steps to train longer).")
     p.add_argument("--config", type=Path, default=None, help="YAML file of options (flags override it)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue a run: its run directory or a checkpoint file (its config.yaml is reused)")
-    add_flags(p.add_argument_group("options (each also a YAML key: --image-size is image_size)"), TrainConfig)
+    for group, title in GROUPS.items():
+        add_flags(p.add_argument_group(title), TrainConfig, group)
     return p
 
 
-# Options whose defaults changed after runs were saved without them, with the value such a run
-# was trained with: a run from before the style-scale curriculum (no early_style_* keys) or before
-# gradient clipping, or before the early stage had crops of its own, or before weight averaging,
-# or before the structure floor, resumes the way it started, not with today's defaults.
+# Options a saved config.yaml (or an older --config file) may hold that fastnst no longer has:
+# each with the value today's code trains as. A run saved with another value cannot be continued
+# as it started, so it is refused rather than silently trained as something else.
+REMOVED = {"lr_warmup_steps": 0, "style_ramp_steps": 0, "reconstruct_steps": 0, "photo_size": 0,
+           "style_octaves": 1, "content_top": 1.0, "downsamples": 2, "n_residual": 5}
+# Options renamed since, old name -> new.
+RENAMED = {"early_style_steps": "early_steps"}
+# Options whose defaults changed after runs were saved without them, with the value such a run was
+# trained with: it resumes the way it started, not with today's defaults.
 BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
-                  "average_steps": 0, "structure_floor": 0.0}
+                  "average_steps": 0, "structure_floor": 0.0, "lr_decay": "constant"}
+
+
+def upgrade(source: str, values: dict) -> dict:
+    """A config mapping written by an older fastnst -> today's keys (see REMOVED, RENAMED), or a
+    one-line FastNSTError where it asks for something today's code does not train."""
+    from fastnst.errors import FastNSTError
+
+    out = {RENAMED.get(k, k): v for k, v in values.items() if k not in REMOVED}
+    for key, neutral in REMOVED.items():
+        if key in values and values[key] != neutral:
+            raise FastNSTError(f"{source}: {key} {values[key]!r} is an option fastnst no longer has (only "
+                               f"{neutral!r} trains today); remove it to train without it")
+    decay = out.pop("lr_decay", None)
+    if decay not in (None, "cosine", "constant"):
+        raise FastNSTError(f"{source}: lr_decay must be cosine or constant, got {decay!r}")
+    if decay == "constant":
+        out["lr_decay_steps"] = 0
+    # Older runs: 0 meant "image_size" / "the batch size" / "the loss's weight" in the first stage.
+    for key, fallback in (("early_image_size", "image_size"), ("early_batch_size", "batch_size")):
+        if out.get(key) == 0 and out.get("early_steps"):
+            out[key] = out.get(fallback)
+    if "style_size" in out and out["style_size"] is None:
+        out["style_size"] = out.get("image_size", 256)
+    return out
 
 
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
@@ -57,7 +88,8 @@ def structure_advice(structure: float | None) -> str | None:
 
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
-    return BEFORE_THE_KEY | read_yaml(run_dir / "config.yaml")
+    path = run_dir / "config.yaml"
+    return upgrade(str(path), BEFORE_THE_KEY | read_yaml(path))
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -70,7 +102,7 @@ def train_command(args: argparse.Namespace) -> int:
         read_resume_checkpoint(ckpt)  # a damaged or foreign file stops here, before its config is read
         layers.append((str(run_dir / "config.yaml"), saved_run_config(run_dir)))
     if args.config is not None:
-        layers.append((str(args.config), read_yaml(args.config)))
+        layers.append((str(args.config), upgrade(str(args.config), read_yaml(args.config))))
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "resume", "debug")}
     layers.append(("command line", flags))
     config = build(TrainConfig, resolve(TrainConfig, *layers))
