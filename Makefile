@@ -1,8 +1,13 @@
-# Two commands from a fresh clone: `make demo` and `make test`. Both create .venv on first use.
+# Two commands from a fresh clone: `make demo` (the light install: numpy, Pillow, onnxruntime) and
+# `make test` (everything, PyTorch included). Both create .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
+# The package index PyTorch comes from: unset, whatever pip is configured with. On a CPU-only
+# machine the plain pin resolves to the CUDA build (several GB); its CPU build is one index away:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 # The shared partial VGG19 file when it sits beside the checkout; otherwise fastnst downloads
 # torchvision's full file (or reads $FASTNST_VGG_WEIGHTS if you set it yourself).
 SHARED_VGG := $(wildcard ../shared/weights/vgg19-imagenet-conv1_1-conv3_4.pth)
@@ -12,18 +17,24 @@ endif
 
 .PHONY: demo demo-gatys test test-slow install web clean
 
+$(VENV)/.light: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -e .
+	touch $@
+
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	# The tested CPU build first, so the range in pyproject.toml is already satisfied.
-	$(PY) -m pip install "torch==$(TORCH_VERSION)"
+	# The tested build first, so the range in pyproject.toml is already satisfied.
+	$(PY) -m pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -e ".[train,dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
-# The main job on a shipped model: one forward pass, a second or two on a CPU.
-demo: $(VENV)/.installed
+# The main job on a shipped model, on the light install: one forward pass, a second or two on a CPU.
+demo: $(VENV)/.light
 	$(VENV)/bin/fastnst stylize mosaic fastnst/assets/sample_photo.jpg -o out/demo.jpg --overwrite
 
 # The slow reference path on the bundled assets (100 L-BFGS iterations at 256 px: about a minute).

@@ -18,15 +18,12 @@ from fastnst.perceptual import PerceptualLoss
 
 Init = Literal["content", "noise", "smooth-noise"]
 Optimizer = Literal["lbfgs", "adam", "sgd"]
-# SGD's schedule, the Keras formulation of the seed notes (keras.optimizers.schedules.ExponentialDecay,
-# not staircase): lr · 0.96^(step / 100).
+# SGD's schedule, Keras' ExponentialDecay (not staircase), as the Keras neural style transfer
+# examples use it: lr · 0.96^(step / 100).
 SGD_DECAY_RATE, SGD_DECAY_STEPS = 0.96, 100
 # SGD's default step per pixel: the loss terms are means over pixels, so each pixel's gradient
-# shrinks as 1/(H·W); the step is this times H·W, one default for every image size. Measured on
-# the bundled sample photo and style, default LossConfig, 100 steps, total loss from 28.7:
-# SGD 3.46 at 128x85 px and 3.92 at 256x170 (Adam 3.02 and 3.45, L-BFGS 2.72 at 128); steps
-# 3x larger oscillate, 10x smaller crawl. The seed notes' 100 is for Keras' 0..255 Caffe pixels
-# and summed losses.
+# shrinks as 1/(H·W); the step is this times H·W, one default for every image size (3x larger
+# oscillates, 10x smaller crawls; BENCHMARKS.md). Keras' lr of 100 is for 0..255 pixels and summed losses.
 SGD_LR = 3.0 / (128 * 128)
 # Called after each iteration with (iteration starting at 1, weighted loss terms, current image [1,3,H,W]).
 Callback = Callable[[int, dict[str, float], torch.Tensor], None]
@@ -56,7 +53,7 @@ def initial_image(content: torch.Tensor, init: Init, generator: torch.Generator)
     if init == "noise":
         return noise
     if init == "smooth-noise":
-        # The seed notes' median-filtered noise: fewer high-frequency speckles for the optimizer to undo.
+        # Median-filtered noise: fewer high-frequency speckles for the optimizer to undo.
         return median_filter(noise)
     raise FastNSTError(f"unknown init {init!r}; choose content, noise or smooth-noise")
 

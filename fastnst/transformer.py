@@ -51,10 +51,8 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
 
 
-# Departure from the paper (32): half width, 1/4 of the FLOPs (22 vs 81 GFLOP at 512²). Measured on
-# mosaic with the same training budget, 25 held-out photos at 512 px: content loss x1.04, style
-# x1.01 of width 32's; training 1.75x and onnxruntime inference 2.6x faster (BENCHMARKS.md).
-# Width 32 stays one flag away (--width 32).
+# Departure from the paper (32): half the width, a quarter of the FLOPs, for the same losses at the
+# same training budget (BENCHMARKS.md, "Recipe decisions"). Width 32 is one flag away (--width 32).
 DEFAULT_WIDTH = 16
 # Each scale's 3x3 reflection pad needs 2 px there: 2^(downsamples+1) <= MIN_SIZE.
 MAX_DOWNSAMPLES = MIN_SIZE.bit_length() - 2
@@ -70,9 +68,7 @@ class TransformerNet(nn.Module):
 
     def __init__(self, width: int = DEFAULT_WIDTH, n_residual: int = 5, downsamples: int = 2):
         super().__init__()
-        # Departure from the paper (2 only): 3 halves the residual blocks' resolution and doubles
-        # their channels at the same FLOPs, so their receptive field covers twice as many pixels.
-        # It did not keep the_scream at 512 px out of blobs (BENCHMARKS.md); the default stays 2.
+        # downsamples: 2 in the paper and in every model training writes; model files name it.
         if not 1 <= downsamples <= MAX_DOWNSAMPLES:
             raise ValueError(f"downsamples must be 1..{MAX_DOWNSAMPLES}, got {downsamples}")
         self.width = width

@@ -586,10 +586,14 @@ def test_structure_advice_only_under_the_floor(structure, warned):
 
 
 def test_a_run_that_paints_the_photo_away_ends_with_advice(setup, capsys, monkeypatch):
+    import fastnst.cli.train
     import fastnst.training
 
     monkeypatch.setattr(fastnst.training, "last_logged", lambda run_dir, key: 0.41 if key == "val/structure" else None)
     assert train_main(base_args(setup, "advice", **{"max-steps": 2})) == 0
+    assert "validation structure" not in capsys.readouterr().err, "a 2-step net is still learning: no advice"
+    monkeypatch.setattr(fastnst.cli.train, "ADVICE_MIN_STEPS", 2)
+    assert train_main(base_args(setup, "advice2", **{"max-steps": 2})) == 0
     err = capsys.readouterr().err
     assert "validation structure 0.41" in err and "--style-weight" in err and "Traceback" not in err
 

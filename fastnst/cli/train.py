@@ -70,10 +70,10 @@ def upgrade(source: str, values: dict) -> dict:
 
 
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
-# has painted most of its subjects away: the published fast-style nets score 0.59-0.69 on the fixed
-# scorer, blobs 0.58 or less, and the validation crops read about 0.01-0.02 above the scorer
-# (BENCHMARKS.md, "The defaults on paintings they were never tuned on").
+# has painted most of its subjects away (bench/score.py's scale; BENCHMARKS.md).
 STRUCTURE_FLOOR = 0.6
+# A net trained for fewer steps is still learning: its structure says nothing yet.
+ADVICE_MIN_STEPS = 1000
 
 
 def structure_advice(structure: float | None) -> str | None:
@@ -111,7 +111,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"wrote {run_dir / 'transformer.pt'} and {run_dir / (Path(config.style).stem + '.onnx')}",
               file=sys.stderr)
         advice = structure_advice(last_logged(run_dir, "val/structure"))
-        if advice:
+        if advice and config.max_steps >= ADVICE_MIN_STEPS:
             print(advice, file=sys.stderr)
     return 0
 
