@@ -18,6 +18,7 @@ from fastnst.checkpoint import AVERAGE_PREFIX, model_info
 from fastnst.errors import FastNSTError
 from fastnst.losses import STRUCTURE_LAYER
 from fastnst.perceptual import PerceptualLoss
+from fastnst.stability import stability_loss
 from fastnst.train_config import TrainConfig
 from fastnst.transformer import TransformerNet
 from fastnst.vgg import VGGFeatures
@@ -171,6 +172,9 @@ class StyleTransferModule(pl.LightningModule):
             # One multiplier for every device: each measures its own batch, the mean moves them all.
             measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
             log_scale.copy_(next_style_log_scale(log_scale, measured, floor))
+        if stage == "train" and self.config.stability_weight:
+            terms["stability"] = self.config.stability_weight * stability_loss(self.net, batch, stylized)
+            terms["total"] = terms["total"] + terms["stability"]
         on_step = stage == "train"
         # Training's terms all go to the progress bar; validation's structure only, the number to watch.
         shown = set(terms) if on_step else {"structure"}

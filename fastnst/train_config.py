@@ -83,6 +83,10 @@ class TrainConfig:
     # tenth at most) while the output's structure (losses.structure) is under this floor (module.py).
     structure_floor: float = opt(0.65, "recipe", "in the second stage, lower the style weight while the "
                                                  "output's structure is under this (0: a fixed weight)")
+    # Departure, for video (off by default): the output for a moved, noisier photo is the moved output
+    # (fastnst/stability.py; Gupta et al. 2017).
+    stability_weight: float = opt(0.0, "recipe", "weight of a term that keeps the output still when the photo "
+                                                 "moves by a pixel or gets noise: steadier video (0: off)")
     # Departure: content at relu3_3 (the paper: relu2_2) and style weight 3; see LossConfig.
     loss: LossConfig = LossConfig(content_layers=("relu3_3",), style_weight=3.0)
     seed: int = opt(0, "recipe", "seed of the initial weights, the validation split and the crops")
@@ -122,7 +126,7 @@ class TrainConfig:
         if self.early_steps and self.early_batch_size < 1:
             raise FastNSTError(f"early_batch_size must be >= 1, got {self.early_batch_size}")
         for name, low, high in (("lr", 0, math.inf), ("grad_clip", 0, math.inf), ("early_style_weight", 0, math.inf),
-                                ("structure_floor", 0, 1)):
+                                ("structure_floor", 0, 1), ("stability_weight", 0, math.inf)):
             value = getattr(self, name)
             closed = name != "lr"  # lr 0 trains nothing
             if not (math.isfinite(value) and (low <= value if closed else low < value) and value < high):

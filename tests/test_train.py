@@ -697,3 +697,13 @@ def test_the_structure_floor_follows_each_second_stage_steps_structure_and_resum
     torch.save(old, run / "checkpoints" / "last.ckpt")
     assert train_main(["--resume", str(run), "--max-steps", "9"]) == 0
     assert logged(2)[min(logged(2))][1] == 1.0
+
+
+def test_the_stability_term_trains_and_is_logged_only_when_asked_for(setup):
+    assert train_main(base_args(setup, "stable", **{"stability-weight": 10, "log-every": 1})) == 0
+    header = (setup / "stable" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/stability" in header
+    ckpt = torch.load(setup / "stable" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["fastnst"]["meta"]["config"]["stability_weight"] == 10
+    assert train_main(base_args(setup, "unstable", **{"log-every": 1})) == 0
+    assert "stability" not in (setup / "unstable" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
