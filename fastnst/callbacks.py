@@ -14,6 +14,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from fastnst.checkpoint import atomic_torch_save, read_checkpoint
+from fastnst.data import TrainingDataGone
 from fastnst.errors import FastNSTError
 from fastnst.image import from_tensor, save_image
 
@@ -39,13 +40,14 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
 
 class SaveOnInterrupt(pl.Callback):
-    """On Ctrl-C or SIGTERM (raised as KeyboardInterrupt), save a checkpoint before Lightning exits."""
+    """On Ctrl-C or SIGTERM (raised as KeyboardInterrupt), or photos gone mid-run, save a checkpoint
+    before Lightning exits."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
+        if isinstance(exception, (KeyboardInterrupt, TrainingDataGone)) and trainer.global_step > 0:
             # The interrupt lands inside a step: Lightning has counted that batch as ready but not
             # completed, and a restart rolls back only the epoch's counters, not the run's total
             # (pytorch_lightning/loops/progress.py, _BatchProgress.reset_on_restart). The total is
@@ -132,3 +134,12 @@ class TrainingClock(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.saved = float(state_dict.get("seconds", 0.0))
+
+
+class ProgressBar(pl.callbacks.TQDMProgressBar):
+    """Lightning's bar without its logger version number (v_num), which says nothing to a user."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics

@@ -23,6 +23,13 @@ from fastnst.image import open_image, to_float
 from fastnst.train_config import TrainConfig
 
 TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+# A photo longer than this many times its width (or the reverse) is first cropped to this aspect
+# ratio: zoomed out to the crop size whole, a 1 x 20000 px strip would be millions of px long.
+MAX_ASPECT = 3.0
+
+
+class TrainingDataGone(FastNSTError):
+    """No training photo could be read any more (the folder moved or was deleted mid-run)."""
 
 
 def find_images(root: str | os.PathLike) -> list[Path]:
@@ -39,7 +46,9 @@ def find_images(root: str | os.PathLike) -> list[Path]:
             continue
         seen.add(real)
         dirnames.sort()
-        found += [Path(dirpath) / f for f in sorted(filenames) if f.lower().endswith(TRAIN_EXTENSIONS)]
+        # Regular files only (is_file follows symlinks): opening a FIFO would block forever.
+        found += [Path(dirpath) / f for f in sorted(filenames)
+                  if f.lower().endswith(TRAIN_EXTENSIONS) and (Path(dirpath) / f).is_file()]
     return found
 
 
@@ -63,11 +72,21 @@ def scale_shorter_side(im: Image.Image, shorter: float, size: int) -> Image.Imag
                      Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
+def limit_aspect(im: Image.Image, rng=None) -> Image.Image:
+    """Crop ``im`` to at most MAX_ASPECT:1 (a random window with ``rng``, else the centre)."""
+    w, h = im.size
+    if max(w, h) <= MAX_ASPECT * min(w, h):
+        return im
+    long = round(MAX_ASPECT * min(w, h))
+    start = rng.randint(0, max(w, h) - long) if rng is not None else (max(w, h) - long) // 2
+    return im.crop((start, 0, start + long, h) if w > h else (0, start, w, start + long))
+
+
 def random_crop(im: Image.Image, size: int, rng=random) -> Image.Image:
     """Scale the shorter side to size·U(1, 1.25) (each photo zoomed out to about the crop, as
     Johnson et al.), take a random size x size crop, flip half the time.
     ``rng``: the ``random`` module or a ``random.Random`` (for reproducible tests)."""
-    im = scale_shorter_side(im, size * rng.uniform(1.0, 1.25), size)
+    im = scale_shorter_side(limit_aspect(im, rng), size * rng.uniform(1.0, 1.25), size)
     x, y = rng.randint(0, im.width - size), rng.randint(0, im.height - size)
     im = im.crop((x, y, x + size, y + size))
     return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else im
@@ -75,7 +94,7 @@ def random_crop(im: Image.Image, size: int, rng=random) -> Image.Image:
 
 def center_crop(im: Image.Image, size: int) -> Image.Image:
     """Deterministic view for validation: shorter side to ``size``, centre square."""
-    im = scale_shorter_side(im, size, size)
+    im = scale_shorter_side(limit_aspect(im), size, size)
     x, y = (im.width - size) // 2, (im.height - size) // 2
     return im.crop((x, y, x + size, y + size))
 
@@ -105,7 +124,7 @@ class CropDataset(Dataset):
             else:
                 im = center_crop(im, self.size)
             return torch.from_numpy(to_float(np.asarray(im, dtype=np.uint8))).permute(2, 0, 1)
-        raise FastNSTError("no training image could be read")
+        raise TrainingDataGone(f"no training photo could be read any more (the last tried: {path})")
 
 
 def ignore_stop_signals(worker_id: int) -> None:

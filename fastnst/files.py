@@ -37,6 +37,11 @@ def temp_prefix(path: Path) -> str:
     return f".{name}."
 
 
+def is_temp_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary file atomic_write names (one a killed write may leave behind)."""
+    return bool(_TEMP_NAME.fullmatch(Path(path).name))
+
+
 def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files atomic_write left in ``folder``; return their paths.
 

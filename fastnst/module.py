@@ -176,8 +176,9 @@ class StyleTransferModule(pl.LightningModule):
             terms["stability"] = self.config.stability_weight * stability_loss(self.net, batch, stylized)
             terms["total"] = terms["total"] + terms["stability"]
         on_step = stage == "train"
-        # Training's terms all go to the progress bar; validation's structure only, the number to watch.
-        shown = set(terms) if on_step else {"structure"}
+        # The progress bar shows the total (and the floor's multiplier) and validation's structure,
+        # the number to watch; every term goes to the logs.
+        shown = {"total", "style_scale"} if on_step else {"structure"}
         for prog_bar, keys in ((True, shown & set(terms)), (False, set(terms) - shown)):
             self.log_dict({f"{stage}/{k}": terms[k] for k in sorted(keys)}, prog_bar=prog_bar, on_step=on_step,
                           on_epoch=not on_step, batch_size=batch.shape[0], sync_dist=not on_step)

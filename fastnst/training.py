@@ -13,6 +13,7 @@ saves a checkpoint and raises KeyboardInterrupt saying how to resume.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -24,6 +25,8 @@ from pathlib import Path
 import yaml
 
 from fastnst.errors import FastNSTError
+from fastnst.files import is_temp_file
+from fastnst.runlock import LOCK_NAME, run_lock
 from fastnst.train_config import TrainConfig
 
 
@@ -52,22 +55,46 @@ def find_resume(path: str | os.PathLike) -> tuple[Path, Path]:
 
 def read_resume_checkpoint(ckpt: Path) -> int:
     """Check a checkpoint to resume before anything is written; return its step."""
+    return _resume_info(ckpt)["global_step"]
+
+
+def _resume_info(ckpt: Path) -> dict:
     from fastnst.checkpoint import read_checkpoint
 
     obj = read_checkpoint(ckpt)  # weights_only: refuses files that could run code
     if not isinstance(obj.get("fastnst"), dict) or not isinstance(obj.get("global_step"), int):
         raise FastNSTError(f"--resume {ckpt}: not a fastnst training checkpoint")
-    return obj["global_step"]
+    return obj
 
 
-def check_run_dir(run_dir: Path, resuming: Path | None) -> None:
+def check_resumable(ckpt: Path, config: TrainConfig, style_sha256: str) -> None:
+    """Refuse, before anything is written, a resume that changes what the checkpoint holds: the
+    net's architecture (its weights would not fit) or the style image (a run learns one style)."""
+    saved = _resume_info(ckpt)["fastnst"]
+    model, meta = saved.get("model"), saved.get("meta")
+    width = model.get("width") if isinstance(model, dict) else None
+    if width != config.width:
+        raise FastNSTError(f"--resume {ckpt}: the run's net has width {width}, not {config.width}; the architecture "
+                           "of a run cannot change (start a new run for another width)")
+    sha = meta.get("style_sha256") if isinstance(meta, dict) else None
+    if sha and sha != style_sha256:
+        raise FastNSTError(f"--resume {ckpt}: the run learns {meta.get('style_name') or 'another style image'}, not "
+                           f"{config.style}; a run learns one style (start a new run for another)")
+
+
+def check_run_dir(run_dir: Path, resuming: Path | None, data: str = "") -> None:
     """Refuse to train into a folder that holds files, unless it is the run being resumed: a new run
-    would replace the old one's transformer.pt, config and checkpoints, and mix in its own."""
+    would replace the old one's transformer.pt, config and checkpoints, and mix in its own. Refuse
+    one inside the data folder too: its samples would become training photos."""
     if run_dir.exists() and not run_dir.is_dir():
         raise FastNSTError(f"--run-dir {run_dir}: exists and is not a folder")
+    if data and run_dir.resolve().is_relative_to(Path(data).resolve()):
+        raise FastNSTError(f"--run-dir {run_dir} is inside --data {data}: its sample images would be trained on; "
+                           "put runs elsewhere")
     if resuming is not None and run_dir.resolve() == resuming.resolve():
         return
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    # Our own leftovers do not count: the lock file, and a temporary file a killed save left.
+    if run_dir.is_dir() and any(p.name != LOCK_NAME and not is_temp_file(p) for p in run_dir.iterdir()):
         raise FastNSTError(f"--run-dir {run_dir}: not empty (a previous run?); continue that run with "
                            f"--resume {run_dir}, or give a fresh --run-dir")
 
@@ -142,9 +169,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     from pytorch_lightning.utilities.exceptions import MisconfigurationException
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-    from fastnst.callbacks import (NonFiniteLoss, SafeCheckpointIO, SaveOnInterrupt, SaveValidationGrid,
+    from fastnst.callbacks import (ProgressBar, SafeCheckpointIO, SaveOnInterrupt, SaveValidationGrid,
                                    StopOnNonFiniteLoss, TrainingClock)
-    from fastnst.checkpoint import save_transformer
     from fastnst.data import StyleDataModule
     from fastnst.files import atomic_write, remove_temp_files
     from fastnst.image import load_image, to_tensor
@@ -169,10 +195,10 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     style_path = Path(config.style)
     run_dir = run_dir_of(config)
     if rank_zero_only.rank == 0:
-        check_run_dir(run_dir, resume_dir)
-        if resume_dir is not None:  # a kill mid-save leaves its temporary file; this run owns the folder now
-            for folder in (run_dir, run_dir / "checkpoints"):
-                remove_temp_files(folder)
+        check_run_dir(run_dir, resume_dir, config.data)
+    style_sha256 = sha256_file(style_path) if style_path.is_file() else ""
+    if ckpt_path is not None:
+        check_resumable(ckpt_path, config, style_sha256)
     data = StyleDataModule(config)
     data.prepare_files()
     style = to_tensor(load_image(style_path, config.style_size, upscale=True))
@@ -189,7 +215,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     precision = training_precision(config.precision, config.accelerator)
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
     model = StyleTransferModule(vgg, style, config, early_style_image=early_style, style_name=style_path.stem,
-                                style_sha256=sha256_file(style_path))
+                                style_sha256=style_sha256)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -199,8 +225,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         every_n_train_steps=config.checkpoint_every, save_top_k=config.keep_checkpoints, monitor="step",
         mode="max", save_last=True)
     callbacks = [StopOnNonFiniteLoss(), periodic, SaveOnInterrupt(ckpt_dir / "last.ckpt"),
-                 SaveValidationGrid(run_dir / "samples"), TrainingClock(),
-                 pl.callbacks.TQDMProgressBar(refresh_rate=1)]
+                 SaveValidationGrid(run_dir / "samples"), TrainingClock(), ProgressBar(refresh_rate=1)]
     # CSV logs get a version_N folder per (re)start, so a resume never erases earlier logs.
     loggers = [pl.loggers.TensorBoardLogger(run_dir, name="", version="tensorboard"),
                pl.loggers.CSVLogger(run_dir, name="csv")]
@@ -215,10 +240,24 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
             gradient_clip_val=config.grad_clip or None)
     except (MisconfigurationException, ValueError) as e:  # e.g. an accelerator/precision/devices Lightning rejects
         raise FastNSTError(f"invalid trainer option: {str(e).splitlines()[0]}") from None
-    if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(run_dir / "config.yaml") as f:
-            f.write(config_yaml(config).encode())
+    # One process at a time in a run folder (rank 0 holds the lock for every rank).
+    with run_lock(run_dir) if trainer.is_global_zero else contextlib.nullcontext():
+        if trainer.is_global_zero:
+            check_run_dir(run_dir, resume_dir, config.data)  # again, now that no other process can write here
+            for folder in (run_dir, run_dir / "checkpoints"):  # a kill mid-save leaves its temporary file
+                remove_temp_files(folder)
+            with atomic_write(run_dir / "config.yaml") as f:
+                f.write(config_yaml(config).encode())
+        _fit(trainer, model, data, ckpt_path, run_dir, ckpt_dir)
+    return run_dir
+
+
+def _fit(trainer, model, data, ckpt_path: Path | None, run_dir: Path, ckpt_dir: Path) -> None:
+    """trainer.fit, then the final checkpoint, transformer.pt and the verified ONNX export."""
+    import torch
+
+    from fastnst.callbacks import NonFiniteLoss, TrainingDataGone
+    from fastnst.checkpoint import save_transformer
 
     # SIGTERM (e.g. `kill`, a scheduler) and SIGINT take the same path when the caller turns them
     # into KeyboardInterrupt (cli/common.run_main does): checkpoint, then stop.
@@ -230,15 +269,19 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
                                 f"--resume {run_dir}") from None
     except NonFiniteLoss as e:
         raise FastNSTError(f"{e}; {describe_last_checkpoint(ckpt_dir / 'last.ckpt', run_dir)}") from None
+    except TrainingDataGone as e:  # raised in a DataLoader worker: its message carries the worker's traceback
+        raise FastNSTError(f"{str(e).splitlines()[0]} at step {trainer.global_step}; "
+                           f"{describe_last_checkpoint(ckpt_dir / 'last.ckpt', run_dir)}") from None
 
     # The periodic checkpoints fire every N steps; make last.ckpt the final state, so a later
     # resume with more max_steps continues from where training really stopped. weights_only=False:
     # the full state, and said explicitly, else Lightning logs "`weights_only` was not set" each time.
     trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    if trainer.world_size == 1 and not list((run_dir / "samples").glob("*.png")):
+        trainer.validate(model, datamodule=data, verbose=False)  # a run shorter than val_every: one grid at its end
     if trainer.is_global_zero:
         from fastnst.export import export_onnx
 
         net = model.trained_net().to(memory_format=torch.contiguous_format).float().cpu().eval()
         save_transformer(net, run_dir / "transformer.pt", model.meta())
         export_onnx(net, run_dir / f"{model.meta()['style_name'] or 'model'}.onnx", model.meta())
-    return run_dir

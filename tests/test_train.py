@@ -707,3 +707,116 @@ def test_the_stability_term_trains_and_is_logged_only_when_asked_for(setup):
     assert ckpt["fastnst"]["meta"]["config"]["stability_weight"] == 10
     assert train_main(base_args(setup, "unstable", **{"log-every": 1})) == 0
     assert "stability" not in (setup / "unstable" / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_a_second_process_on_a_run_folder_is_refused_and_a_dead_ones_lock_is_not(setup, capsys):
+    from fastnst.runlock import run_lock
+
+    run = setup / "locked"
+    with run_lock(run):  # another open of the lock file: as another process holds it
+        assert train_main(base_args(setup, "locked")) == 2
+    assert "in use by another fastnst process" in one_line_error(capsys.readouterr().err)
+    assert not (run / "config.yaml").exists()
+    # A process that died holding the lock (SIGKILL) leaves it free.
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
+                               "from fastnst.runlock import run_lock\nwith run_lock(sys.argv[2]): print('held', flush=True);"
+                               " time.sleep(60)", str(REPO), str(run)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    assert train_main(base_args(setup, "locked")) == 0
+
+
+def test_a_fifo_in_the_data_folder_is_not_a_photo(tmp_path):
+    write_photos(tmp_path, 2)
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening it would block until a writer comes
+    assert [p.name for p in find_images(tmp_path)] == ["photo00.png", "photo01.jpg"]
+
+
+def test_a_resume_that_changes_the_architecture_or_the_style_is_refused_before_anything_is_written(setup, capsys,
+                                                                                                   tmp_path):
+    run = setup / "rearch"
+    assert train_main(base_args(setup, "rearch", **{"max-steps": 2})) == 0
+    saved = (run / "config.yaml").read_text()
+    assert train_main(["--resume", str(run), "--max-steps", "4", "--width", "8"]) == 2
+    assert "width 4, not 8" in one_line_error(capsys.readouterr().err)
+    other = tmp_path / "other.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(other)
+    assert train_main(["--resume", str(run), "--max-steps", "4", "--style", str(other)]) == 2
+    assert "a run learns one style" in one_line_error(capsys.readouterr().err)
+    assert (run / "config.yaml").read_text() == saved
+    assert train_main(["--resume", str(run), "--max-steps", "4"]) == 0, "still resumable as it was"
+
+
+def test_a_moved_run_resumes_where_it_is(setup):
+    old, new = setup / "before_move", setup / "after_move"
+    assert train_main(base_args(setup, "before_move", **{"max-steps": 2})) == 0
+    old.rename(new)
+    assert train_main(["--resume", str(new), "--max-steps", "4"]) == 0
+    assert not old.exists()
+    assert torch.load(new / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    assert read_yaml(new / "config.yaml")["run_dir"] == str(new)
+
+
+def test_a_very_thin_photo_is_cropped_to_a_bounded_aspect_before_zooming(tmp_path):
+    import random
+
+    from fastnst.data import MAX_ASPECT, center_crop, limit_aspect, random_crop
+
+    strip = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1, 20000, 3), dtype=np.uint8))
+    assert limit_aspect(strip).size == (round(MAX_ASPECT), 1)
+    assert limit_aspect(strip.transpose(Image.Transpose.TRANSPOSE), random.Random(0)).size == (1, round(MAX_ASPECT))
+    assert random_crop(strip, 64, random.Random(0)).size == (64, 64) and center_crop(strip, 64).size == (64, 64)
+    photo = Image.new("RGB", (300, 200))
+    assert limit_aspect(photo) is photo, "ordinary photos are left whole"
+
+
+def test_photos_gone_mid_run_save_a_checkpoint_and_end_in_one_line(setup, capsys, monkeypatch):
+    from fastnst.data import CropDataset, TrainingDataGone
+
+    real = CropDataset.__getitem__
+    calls = {"n": 0}
+
+    def vanish_after_a_while(self, index):
+        calls["n"] += 1
+        if self.train and calls["n"] > 6:  # batch 2: three steps' photos, then the folder is gone
+            raise TrainingDataGone("no training photo could be read any more (the last tried: x.jpg)")
+        return real(self, index)
+
+    monkeypatch.setattr(CropDataset, "__getitem__", vanish_after_a_while)
+    run = setup / "vanish"
+    assert train_main(base_args(setup, "vanish", **{"max-steps": 8})) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "could be read any more" in line and f"--resume {run}" in line
+    # Lightning fetches a batch ahead: the photos ran out during step 2 or 3; that step's checkpoint is kept.
+    step = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert step in (2, 3) and f"at step {step};" in line and f"(step {step})" in line
+
+
+def test_a_run_folder_inside_the_data_folder_is_refused(setup, capsys):
+    assert train_main(base_args(setup, "unused", **{"run-dir": setup / "data" / "runs" / "x"})) == 2
+    assert "inside --data" in one_line_error(capsys.readouterr().err)
+    assert not (setup / "data" / "runs").exists()
+
+
+def test_a_fresh_run_folder_holding_only_a_killed_saves_temp_file_is_used_and_cleaned(setup):
+    run = setup / "stale"
+    run.mkdir()
+    from fastnst.files import atomic_write
+
+    stale = None
+    try:
+        with atomic_write(run / "config.yaml") as f:
+            stale = Path(f.name)
+            raise RuntimeError("killed")
+    except RuntimeError:
+        pass
+    # atomic_write removes its temp file on an exception; a SIGKILL does not: put one back.
+    stale.write_text("half a file")
+    assert train_main(base_args(setup, "stale", **{"max-steps": 2})) == 0
+    assert not stale.exists()
+
+
+def test_a_run_shorter_than_val_every_still_leaves_a_sample_grid(setup):
+    assert train_main(base_args(setup, "short", **{"max-steps": 1, "val-every": 100})) == 0
+    assert [p.name for p in (setup / "short" / "samples").glob("*.png")] == ["step0000001.png"]

@@ -7,6 +7,8 @@ TrainConfig field (the loss's included) is one flag and one YAML key (cli/option
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -89,12 +91,14 @@ def structure_advice(structure: float | None) -> str | None:
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
     path = run_dir / "config.yaml"
-    return upgrade(str(path), BEFORE_THE_KEY | read_yaml(path))
+    saved = upgrade(str(path), BEFORE_THE_KEY | read_yaml(path))
+    saved.pop("run_dir", None)  # a run folder is where it is: moved or copied, it resumes there
+    return saved
 
 
 def train_command(args: argparse.Namespace) -> int:
     from fastnst.train_config import TrainConfig
-    from fastnst.training import find_resume, last_logged, read_resume_checkpoint, train
+    from fastnst.training import find_resume, last_logged, read_resume_checkpoint, run_dir_of, train
 
     layers = []
     if args.resume is not None:
@@ -106,14 +110,30 @@ def train_command(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "resume", "debug")}
     layers.append(("command line", flags))
     config = build(TrainConfig, resolve(TrainConfig, *layers))
+    quiet_lightning()
+    rank0 = os.environ.get("LOCAL_RANK", "0") == "0"  # DDP: the processes Lightning launched stay quiet
+    if args.resume is None and rank0:
+        config = dataclasses.replace(config, run_dir=str(run_dir_of(config)))  # named now, said first
+    if rank0:
+        where = find_resume(args.resume)[0] if config.run_dir is None else config.run_dir
+        print(f"training into {where} (Ctrl-C saves a checkpoint; --resume {where} continues)", file=sys.stderr)
     run_dir = train(config, resume=args.resume)
-    if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: the processes Lightning launched stay quiet
+    if rank0:
         print(f"wrote {run_dir / 'transformer.pt'} and {run_dir / (Path(config.style).stem + '.onnx')}",
               file=sys.stderr)
         advice = structure_advice(last_logged(run_dir, "val/structure"))
         if advice and config.max_steps >= ADVICE_MIN_STEPS:
             print(advice, file=sys.stderr)
     return 0
+
+
+def quiet_lightning() -> None:
+    """Lightning's info lines (GPU/TPU availability, tips) say nothing about this run: warnings
+    only, unless the caller has set the level itself."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        log = logging.getLogger(name)
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.WARNING)
 
 
 def train_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
