@@ -72,7 +72,7 @@ def upgrade(source: str, values: dict) -> dict:
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
 # has painted most of its subjects away: the published fast-style nets score 0.59-0.69 on the fixed
 # scorer, blobs 0.58 or less, and the validation crops read about 0.01-0.02 above the scorer
-# (BENCHMARKS.md, "The defaults on paintings they were never tuned on").
+# (BENCHMARKS.md, "The defaults on paintings they were never tuned on"; runs in docs/notebook.md).
 STRUCTURE_FLOOR = 0.6
 
 
