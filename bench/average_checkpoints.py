@@ -7,7 +7,7 @@
 
 Each checkpoint's own weights (``net.``, the net as trained at that step, not a running average it
 may also hold) are averaged uniformly: what ``--average-steps`` does during training, at the
-checkpoints' spacing instead of every step (BENCHMARKS.md, "Weight averaging").
+checkpoints' spacing instead of every step (BENCHMARKS.md, "Recipe decisions"; docs/notebook.md).
 """
 
 from __future__ import annotations
