@@ -31,6 +31,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 SOFTWARE_WEBGPU_FLAGS = [f for f in CHROMIUM_FLAGS if f != "--disable-gpu"] + [
     "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader",
     "--use-webgpu-adapter=swiftshader", "--use-angle=swiftshader"]
+# A camera without one: Chromium's fake device (a moving test pattern) and permission granted
+# without a prompt, for the camera mode (web/live.js).
+CAMERA_FLAGS = CHROMIUM_FLAGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 TIMEOUT_MS = 180_000  # a busy 2-core machine compiles the 14 MB WASM module and runs the net slowly
 
 
@@ -85,9 +88,12 @@ def chromium(flags: list[str] = CHROMIUM_FLAGS) -> Iterator:
             browser.close()
 
 
-def open_app(browser, url: str, viewport=(1100, 900)):
-    """A new page on the app, once it is ready for a photo; console errors are collected in page.errors."""
+def open_app(browser, url: str, viewport=(1100, 900), init_script: str | None = None):
+    """A new page on the app, once it is ready for a photo; console errors are collected in page.errors.
+    ``init_script`` runs before the page's own scripts (to take a browser feature away, say)."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    if init_script:
+        page.add_init_script(init_script)
     page.set_default_timeout(TIMEOUT_MS)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
