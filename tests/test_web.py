@@ -212,7 +212,7 @@ def test_camera_frames_are_stylized_at_the_chosen_size_with_fps_shown(camera_pag
         assert f"fps at {size.replace('x', '×')}" in page.inner_text("#camera-fps")
     finally:
         page.click("#camera-stop")
-    assert page.evaluate("document.body.dataset.camera") == "stopped"
+    page.wait_for_function("document.body.dataset.camera === 'stopped'")  # the pass in flight has ended
     assert page.is_enabled("#camera-start") and page.is_disabled("#camera-stop")
     assert page.errors == []
 
@@ -222,6 +222,7 @@ def test_camera_snapshot_is_the_shown_frame(camera_page, tmp_path):
     page.click("#camera-start")
     wait_for_camera_frame(page, camera_frames(page))
     page.click("#camera-stop")  # the frame on screen stays, and stays still for the comparison
+    page.wait_for_function("document.body.dataset.camera === 'stopped'")
     with page.expect_download() as info:
         page.click("#camera-snapshot")
     assert info.value.suggested_filename == "camera_mosaic.png"

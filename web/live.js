@@ -2,7 +2,8 @@
 // Start/Stop, and a PNG snapshot of the frame on screen. One pass is in flight at a time and each
 // takes the newest frame: the camera is faster than any network here, so frames are dropped, not queued.
 //
-// body[data-camera] is "off", "starting", "running", "stopped" or "error"; body[data-camera-frames]
+// body[data-camera] is "off", "starting", "running", "stopping" (a pass still finishing), "stopped"
+// or "error"; body[data-camera-frames]
 // counts the frames drawn and body[data-camera-fps] is the fps shown (tests, bench/web.py --camera).
 
 import { run, sessionFor, wasmThreads } from "./backend.js";
@@ -44,10 +45,12 @@ export function setupCamera(app) {
     meter.reset();
     const token = (loopToken = {});
     loop(token).catch((error) => {
-      if (token !== loopToken) return;
+      if (token !== loopToken) return; // stopped meanwhile: the error is of no interest
       console.error(error);
       stop();
       fail(`Stylizing the camera failed: ${error.message || error}`);
+    }).finally(() => {
+      if (!loopToken && document.body.dataset.camera === "stopping") setState("stopped");
     });
   }
 
@@ -81,7 +84,7 @@ export function setupCamera(app) {
     camera = null;
     $("camera-start").disabled = Boolean(cameraUnavailable());
     $("camera-stop").disabled = true;
-    setState("stopped");
+    setState("stopping"); // "stopped" once the pass in flight has ended (the loop's exit)
   }
 
   function fail(message) {
