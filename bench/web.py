@@ -2,6 +2,7 @@
 
     python -m bench.web                    # writes its section into BENCHMARKS.md
     python -m bench.web --repeats 3 --no-write
+    python -m bench.web --camera           # camera mode's fps at 320x240 and 640x480 (fake camera)
 
 Same model (exported/<--style>.onnx), same 512x512 photo, same machine, one run. The four
 variants are interleaved, one image each per round, so background load hits them alike; each
@@ -10,6 +11,10 @@ number is the median over --repeats rounds after --warmup untimed ones. Per vari
 is everything from decoded pixels to finished pixels (web: shrink check, tensor, network,
 post-processing, drawing the canvas; Python: fastnst.runtime.stylize_image). In the browser the
 page's own timers are read back (body[data-network-seconds], body[data-seconds]).
+With --camera: frames per second of the page's camera mode (web/live.js) on Chromium's fake
+camera, per thread count and size, over --frames frames after one dropped (camera start), the
+variants interleaved as above; the median over rounds. WASM only: headless Chromium without a GPU
+offers WebGPU only through SwiftShader (software, on the CPU), minutes per 320x240 frame here.
 Needs what tests/test_web.py needs: Chromium, playwright, web/node_modules.
 """
 
@@ -30,8 +35,8 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
-from bench.browser import (chromium, find_chromium, missing, open_app, outcomes, served, set_control, upload,
-                           wait_for_result)
+from bench.browser import (CAMERA_FLAGS, chromium, find_chromium, missing, open_app, outcomes, served, set_control,
+                           upload, wait_for_result)
 from bench.sections import write_section
 from fastnst.onnx_stylizer import physical_cores
 from fastnst.runtime import OnnxStylizer, run_image, stylize_image
@@ -39,7 +44,9 @@ from fastnst.runtime import OnnxStylizer, run_image, stylize_image
 REPO = Path(__file__).resolve().parents[1]
 
 MARK_BEGIN, MARK_END = "<!-- web begin -->", "<!-- web end -->"
+CAMERA_BEGIN, CAMERA_END = "<!-- web camera begin -->", "<!-- web camera end -->"
 SIZE = 512
+CAMERA_SIZES = ("320x240", "640x480")
 
 
 def photo_512(path: Path) -> np.ndarray:
@@ -68,6 +75,65 @@ def python_round(model, photo: np.ndarray) -> tuple[float, float]:
     return network, time.perf_counter() - t
 
 
+def camera_frames(page) -> int:
+    return int(page.evaluate("Number(document.body.dataset.cameraFrames || 0)"))
+
+
+def wait_for_frames(page, count: int) -> None:
+    page.wait_for_function(f"Number(document.body.dataset.cameraFrames || 0) >= {count} "
+                           "|| document.body.dataset.camera === 'error'")
+    if page.evaluate("document.body.dataset.camera") == "error":
+        raise SystemExit(f"the camera failed: {page.inner_text('#camera-message')}")
+
+
+def camera_round(page, size: str, frames: int) -> tuple[float, str]:
+    """Start the camera at ``size``, drop the first frame, time the next ``frames``; (fps, the page's line)."""
+    page.select_option("#camera-size", size)
+    page.click("#camera-start")
+    first = camera_frames(page) + 1
+    wait_for_frames(page, first)
+    t = time.perf_counter()
+    wait_for_frames(page, first + frames)
+    fps = frames / (time.perf_counter() - t)
+    line = page.inner_text("#camera-fps")
+    page.click("#camera-stop")
+    page.wait_for_function("document.body.dataset.camera === 'stopped'")  # its last pass ends before the next
+    return fps, line
+
+
+def camera_main(args) -> None:
+    """Camera mode's fps per (engine, size), interleaved; prints a Markdown table (and writes it, unless --no-write)."""
+    load_before = os.getloadavg()[0]
+    with served() as url, chromium(CAMERA_FLAGS) as browser:
+        pages = {f"WASM, {t} thread(s)": open_app(browser, f"{url}?threads={t}") for t in args.threads}
+        for page in pages.values():
+            page.click(f"#styles button[data-style='{args.style}']")
+            set_control(page, "backend", "wasm")
+        variants = [(name, size) for size in CAMERA_SIZES for name in pages]
+        fps = {v: [] for v in variants}
+        lines = {}
+        for i in range(args.warmup + args.repeats):
+            for name, size in variants:
+                result, lines[name, size] = camera_round(pages[name], size, args.frames)
+                if i >= args.warmup:
+                    fps[name, size].append(result)
+            print(f"round {i + 1}/{args.warmup + args.repeats}", file=sys.stderr)
+        browser_version = browser.version
+    rows = [f"| {name} | {size.replace('x', '×')} | {statistics.median(fps[name, size]):.2f} | {lines[name, size]} |"
+            for name, size in variants]
+    body = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; {datetime.date.today()}. Chromium "
+            f"{browser_version} headless, fake camera (`--use-fake-device-for-media-stream`); model "
+            f"`exported/{args.style}.onnx`; frames per second over {args.frames} frames after the first, "
+            f"median of {args.repeats} interleaved rounds after {args.warmup} warm-up; 1-minute load average "
+            f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after. "
+            "Reproduce: `python -m bench.web --camera`\n\n"
+            "| engine | size | fps | the page's last line |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    print(body)
+    if not args.no_write:
+        write_section(REPO / "BENCHMARKS.md", CAMERA_BEGIN, CAMERA_END, body,
+                      heading="### Browser camera mode (onnxruntime-web), frames per second\n\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", default="mosaic")
@@ -75,10 +141,14 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    p.add_argument("--camera", action="store_true", help="the camera mode's fps instead (fake camera)")
+    p.add_argument("--frames", type=int, default=5, help="--camera: frames timed per round")
     args = p.parse_args()
     reason = missing()
     if reason:
         raise SystemExit(reason)
+    if args.camera:
+        return camera_main(args)
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, served() as url, chromium() as browser:
