@@ -34,17 +34,17 @@ export async function resolveBackend(requested) {
 }
 
 // WASM threads: onnxruntime-web uses more than one only when the page is cross-origin isolated
-// (SharedArrayBuffer; the server sends COOP/COEP). Default: its own choice, half the logical CPUs
-// (at most 4), as a page cannot see cores or load. Taking all of them (as before) made a 2-CPU
-// machine already busy with other work slower, not faster: 2 threads cost ~15% more CPU for the
-// same pass and there was no idle core to spend it on (Python onnxruntime slows alike; see
-// docs/camera_bench_draft.md). Half also leaves a core for the page (camera, drawing).
+// (SharedArrayBuffer; the server sends COOP/COEP). Default: the logical CPUs, at most 4 (its own
+// cap), not its default of half of them, which is one thread on a 2-CPU machine. A page cannot see
+// load: on a busy machine a second thread can lose (the same pass costs ~10% more CPU, and there
+// may be no core to spend it on); on an idle one it can nearly halve the time (not measured: the
+// machine this was written on never had an idle core), so the default bets on idle.
 // `?threads=N` in the page URL overrides it (bench/web.py uses it).
 export function wasmThreads() {
   if (!self.crossOriginIsolated) return 1;
   const asked = Number(new URLSearchParams(location.search).get("threads"));
   if (Number.isInteger(asked) && asked > 0) return asked;
-  return Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
+  return Math.min(4, navigator.hardwareConcurrency || 1);
 }
 
 async function loadOrt(backend) {
