@@ -107,9 +107,10 @@ def outcomes(page) -> int:
     return int(page.evaluate("Number(document.body.dataset.outcomes || 0)"))
 
 
-def wait_for_result(page, after: int) -> str:
-    """Wait for the next result or error after outcome number ``after``; return the state ("done", "error")."""
-    page.wait_for_function(f"Number(document.body.dataset.outcomes || 0) > {after}")
+def wait_for_result(page, after: int, polling: float | str = "raf") -> str:
+    """Wait for the next result or error after outcome number ``after``; return the state ("done", "error").
+    ``polling``: every animation frame, or every so many ms (less CPU, for measuring CPU time)."""
+    page.wait_for_function(f"Number(document.body.dataset.outcomes || 0) > {after}", polling=polling)
     return page.evaluate("document.body.dataset.state")
 
 
