@@ -31,6 +31,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 SOFTWARE_WEBGPU_FLAGS = [f for f in CHROMIUM_FLAGS if f != "--disable-gpu"] + [
     "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader",
     "--use-webgpu-adapter=swiftshader", "--use-angle=swiftshader"]
+# A camera without one: Chromium's fake device (a moving test pattern) and permission granted
+# without a prompt, for the camera mode (web/live.js).
+CAMERA_FLAGS = CHROMIUM_FLAGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 TIMEOUT_MS = 180_000  # a busy 2-core machine compiles the 14 MB WASM module and runs the net slowly
 
 
@@ -85,9 +88,12 @@ def chromium(flags: list[str] = CHROMIUM_FLAGS) -> Iterator:
             browser.close()
 
 
-def open_app(browser, url: str, viewport=(1100, 900)):
-    """A new page on the app, once it is ready for a photo; console errors are collected in page.errors."""
+def open_app(browser, url: str, viewport=(1100, 900), init_script: str | None = None):
+    """A new page on the app, once it is ready for a photo; console errors are collected in page.errors.
+    ``init_script`` runs before the page's own scripts (to take a browser feature away, say)."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    if init_script:
+        page.add_init_script(init_script)
     page.set_default_timeout(TIMEOUT_MS)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
@@ -101,9 +107,10 @@ def outcomes(page) -> int:
     return int(page.evaluate("Number(document.body.dataset.outcomes || 0)"))
 
 
-def wait_for_result(page, after: int) -> str:
-    """Wait for the next result or error after outcome number ``after``; return the state ("done", "error")."""
-    page.wait_for_function(f"Number(document.body.dataset.outcomes || 0) > {after}")
+def wait_for_result(page, after: int, polling: float | str = "raf") -> str:
+    """Wait for the next result or error after outcome number ``after``; return the state ("done", "error").
+    ``polling``: every animation frame, or every so many ms (less CPU, for measuring CPU time)."""
+    page.wait_for_function(f"Number(document.body.dataset.outcomes || 0) > {after}", polling=polling)
     return page.evaluate("document.body.dataset.state")
 
 

@@ -2,16 +2,18 @@
 
 Each test loads a photo through the page's own file input (or a drop), lets the page stylize it
 with onnxruntime-web (WASM), reads the result back from its canvas and compares it with
-fastnst.runtime on the same photo and model. Needs Chromium, Playwright and web/node_modules:
-outside CI a missing one skips the module with one line; under CI=true it fails (conftest.py).
+fastnst.runtime on the same photo and model. The camera tests use Chromium's fake camera (a
+moving test pattern) and its real refusals: no camera, permission denied, no mediaDevices.
+Needs Chromium, Playwright and web/node_modules: outside CI a missing one skips the module with
+one line; under CI=true it fails (conftest.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench.browser import (SOFTWARE_WEBGPU_FLAGS, canvas_pixels, choose_style, launch, missing, open_app, outcomes,
-                     served, set_control, upload, wait_for_result)
+from bench.browser import (CAMERA_FLAGS, CHROMIUM_FLAGS, SOFTWARE_WEBGPU_FLAGS, canvas_pixels, choose_style, launch,
+                           missing, open_app, outcomes, served, set_control, upload, wait_for_result)
 from conftest import IN_CI, REPO_ROOT, skip_unless_ci
 from PIL import Image
 
@@ -172,3 +174,91 @@ def test_webgpu_is_used_when_the_browser_has_it(playwright, app_url, python_mode
         assert page.errors == []
     finally:
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def camera_page(playwright, app_url):
+    browser = launch(playwright, CAMERA_FLAGS)
+    page = open_app(browser, app_url)
+    yield page
+    browser.close()
+
+
+def camera_frames(page) -> int:
+    return int(page.evaluate("Number(document.body.dataset.cameraFrames || 0)"))
+
+
+def wait_for_camera_frame(page, after: int) -> int:
+    page.wait_for_function(f"Number(document.body.dataset.cameraFrames || 0) > {after} "
+                           "|| document.body.dataset.camera === 'error'")
+    assert page.evaluate("document.body.dataset.camera") == "running", page.inner_text("#camera-message")
+    return camera_frames(page)
+
+
+@pytest.mark.parametrize("size, shape", [("320x240", (240, 320, 3)), ("640x480", (480, 640, 3))])
+def test_camera_frames_are_stylized_at_the_chosen_size_with_fps_shown(camera_page, size, shape):
+    page = camera_page
+    page.select_option("#camera-size", size)
+    page.click("#camera-start")
+    try:
+        seen = wait_for_camera_frame(page, camera_frames(page) + 1)  # the second frame: the fps needs two
+        first = canvas_pixels(page, "camera-output")
+        wait_for_camera_frame(page, seen)
+        second = canvas_pixels(page, "camera-output")
+        assert first.shape == second.shape == shape
+        # The fake camera's clock and pacman move: a new frame, not the same one drawn again.
+        assert np.abs(first.astype(int) - second.astype(int)).mean() > 0.5
+        assert float(page.evaluate("document.body.dataset.cameraFps")) > 0
+        assert f"fps at {size.replace('x', '×')}" in page.inner_text("#camera-fps")
+    finally:
+        page.click("#camera-stop")
+    page.wait_for_function("document.body.dataset.camera === 'stopped'")  # the pass in flight has ended
+    assert page.is_enabled("#camera-start") and page.is_disabled("#camera-stop")
+    assert page.errors == []
+
+
+def test_camera_snapshot_is_the_shown_frame(camera_page, tmp_path):
+    page = camera_page
+    page.click("#camera-start")
+    wait_for_camera_frame(page, camera_frames(page))
+    page.click("#camera-stop")  # the frame on screen stays, and stays still for the comparison
+    page.wait_for_function("document.body.dataset.camera === 'stopped'")
+    with page.expect_download() as info:
+        page.click("#camera-snapshot")
+    assert info.value.suggested_filename == "camera_mosaic.png"
+    path = tmp_path / "snapshot.png"
+    info.value.save_as(path)
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), canvas_pixels(page, "camera-output"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (CHROMIUM_FLAGS, "No camera found"),  # headless Chromium has no camera of its own
+    (CHROMIUM_FLAGS + ["--use-fake-device-for-media-stream"], "permission was denied"),  # the prompt is dismissed
+])
+def test_camera_refused_is_one_line_and_photos_still_work(playwright, app_url, python_model, flags, message):
+    browser = launch(playwright, flags)
+    try:
+        page = open_app(browser, app_url)
+        page.click("#camera-start")
+        page.wait_for_function("document.body.dataset.camera === 'error'")
+        line = page.inner_text("#camera-message")
+        assert message in line and "\n" not in line
+        assert page.is_enabled("#camera-start")  # press again once a camera or permission is given
+        assert upload(page, PHOTO) == "done"
+        assert max_diff(canvas_pixels(page, "stylized"), python_result(python_model, PHOTO)) <= TOLERANCE
+        assert page.errors == []
+    finally:
+        browser.close()
+
+
+def test_page_without_media_devices_says_so_at_once(browser, app_url):
+    # As on a page served over plain http off localhost, where browsers leave mediaDevices undefined.
+    hide = "Object.defineProperty(navigator, 'mediaDevices', {value: undefined})"
+    page = open_app(browser, app_url, init_script=hide)
+    try:
+        assert "https or on localhost" in page.inner_text("#camera-message")
+        assert page.is_disabled("#camera-start")
+        assert upload(page, PHOTO) == "done"
+        assert page.errors == []
+    finally:
+        page.close()

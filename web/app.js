@@ -6,6 +6,7 @@
 
 import { resolveBackend, run, sessionFor, wasmThreads } from "./backend.js";
 import { BadPhotoError, decodePhoto } from "./decode.js";
+import { setupCamera } from "./live.js";
 import { fromNetwork, planes, postprocess, toImageData, toNetwork } from "./pipeline.js";
 import { resizeLanczos, scaledSize } from "./resize.js";
 
@@ -182,6 +183,7 @@ async function main() {
   $("max-size").addEventListener("change", stylize);
   $("backend").addEventListener("change", stylize);
   $("download").addEventListener("click", download);
+  setupCamera({ style: () => state.style, backend: () => $("backend").value, options });
   chooseStyle(styles[0].name);
   const backend = await resolveBackend("auto");
   const isolation = self.crossOriginIsolated ? "" : " (not cross-origin isolated: one thread)";

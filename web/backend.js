@@ -34,10 +34,12 @@ export async function resolveBackend(requested) {
 }
 
 // WASM threads: onnxruntime-web uses more than one only when the page is cross-origin isolated
-// (SharedArrayBuffer; the server sends COOP/COEP), and then defaults to half the logical CPUs,
-// which is one thread on a 2-CPU machine. fastnst's Python runtime uses one thread per physical
-// core (runtime.session_options); a page cannot see cores, so take the logical CPUs, at most 4
-// (onnxruntime-web's own cap). `?threads=N` in the page URL overrides it (bench/web.py uses it).
+// (SharedArrayBuffer; the server sends COOP/COEP). Default: the logical CPUs, at most 4 (its own
+// cap), not its default of half of them, which is one thread on a 2-CPU machine. A page cannot see
+// load: on a busy machine a second thread can lose (the same pass costs ~10% more CPU, and there
+// may be no core to spend it on); on an idle one it can nearly halve the time (not measured: the
+// machine this was written on never had an idle core), so the default bets on idle.
+// `?threads=N` in the page URL overrides it (bench/web.py uses it).
 export function wasmThreads() {
   if (!self.crossOriginIsolated) return 1;
   const asked = Number(new URLSearchParams(location.search).get("threads"));
@@ -49,6 +51,10 @@ async function loadOrt(backend) {
   if (!modules[backend]) {
     modules[backend] = import(new URL(BUILDS[backend], DIST).href).then((ort) => {
       ort.env.wasm.numThreads = wasmThreads();
+      // WASM runs in onnxruntime-web's worker, not on the page's thread: the page stays live during
+      // a pass (the camera preview, Stop), and the page's thread, which may not block on a lock,
+      // no longer busy-waits for the pool's threads. Not for WebGPU, which the proxy cannot run.
+      ort.env.wasm.proxy = backend === "wasm";
       return ort;
     });
   }
@@ -82,6 +88,9 @@ async function openSession(style, backend) {
         executionProviders: providers,
         graphOptimizationLevel: "all", // as runtime.session_options: all graph optimisations,
         logSeverityLevel: 3, // and errors only (the WebGPU provider warns about CPU-placed shape ops)
+        // Idle pool threads sleep instead of spinning: on a busy machine a spinning thread takes the
+        // core from the one still working (measured: 2 threads 1.34 -> 1.23 s per 512² pass, loaded).
+        extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
       });
       return { ort, session };
     })();
@@ -91,9 +100,16 @@ async function openSession(style, backend) {
   return sessions.get(key);
 }
 
-// One forward pass: {data, dims} float32 [1, 3, H, W] -> Float32Array of the same shape.
-export async function run({ ort, session }, { data, dims }) {
-  const image = new ort.Tensor("float32", data, dims);
-  const { stylized } = await session.run({ image });
-  return stylized.data; // on the CPU: outputs' default location, on WebGPU too
+// One forward pass: {data, dims} float32 [1, 3, H, W] -> Float32Array of the same shape. Passes
+// run one at a time, whatever the session: the camera and a photo may ask at once, and two passes
+// at once would only split the same cores (and a session may not run twice at once on WebGPU).
+let queue = Promise.resolve();
+export function run({ ort, session }, { data, dims }) {
+  const pass = queue.then(async () => {
+    const image = new ort.Tensor("float32", data, dims);
+    const { stylized } = await session.run({ image });
+    return stylized.data; // on the CPU: outputs' default location, on WebGPU too
+  });
+  queue = pass.catch(() => {});
+  return pass;
 }
