@@ -1,7 +1,7 @@
 """Stylize a video file with PyAV (the [video] extra): decode, stylize, encode one frame at a time,
 the sound copied packet for packet. Torch-free; PyAV is imported only when a video is opened.
 
-    from fastnst.runtime import open_model, stylize_video
+    from fastnst.runtime import StylizeOptions, open_model, stylize_video
     stylize_video(open_model("mosaic"), "clip.mp4", "clip_mosaic.mp4", StylizeOptions(max_size=720))
 
 What the output keeps: every frame's timestamp and duration (so the frame rate, a variable one
@@ -9,7 +9,9 @@ included, and the length), the rotation a phone records (the display matrix), th
 every audio stream as it was (remuxed, not re-encoded). What it changes: the picture is H.264
 (VP9 in .webm), 8-bit 4:2:0, which needs an even width and height: an odd one loses its last
 row or column (said through ``progress.warn``); alpha is composited on white, as for photos.
-Subtitle and data streams are left out (said too). Memory stays flat over the clip's length: one
+Subtitle and data streams are left out (said too). The net sees each frame upright, as a player
+shows it (a phone stores a portrait clip sideways; strokes have a direction), and its result is
+turned back under the kept display matrix. Memory stays flat over the clip's length: one
 decoded frame at a time, plus what the encoder looks ahead and the muxer holds to interleave.
 """
 
