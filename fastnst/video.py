@@ -17,6 +17,7 @@ decoded frame at a time, plus what the encoder looks ahead and the muxer holds t
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,6 +164,31 @@ def _encoder(out, muxer: str, vin, info: VideoInfo, width: int, height: int):
     return vout
 
 
+def _copy_sound(av, out, audio: list, dst: Path, muxer: str) -> dict:
+    """Add a copy of each audio stream to ``out`` and write its header: {input index: output stream}.
+    FastNSTError where the container cannot hold the sound as it is (WebM takes Opus and Vorbis only)."""
+    try:
+        copies = {a.index: out.add_stream_from_template(a) for a in audio}
+        out.start_encoding()
+    except (av.FFmpegError, ValueError) as e:
+        codecs = ", ".join(a.codec_context.name for a in audio)
+        raise FastNSTError(f"{dst}: {muxer} cannot hold the input's sound ({codecs}: {e}); .mkv holds most "
+                           f"(the sound is copied, not re-encoded)") from None
+    return copies
+
+
+def check_sound_fits(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """FastNSTError if ``dst``'s container cannot hold ``src``'s sound as it is. Cheap (a header
+    written to memory): callers run it on every input before stylizing any."""
+    av = import_av(src)
+    src, dst = Path(src), Path(dst)
+    muxer = check_video_output(dst)
+    with _readable(av, src, "not a readable video"), av.open(_url(src)) as inp:
+        if inp.streams.audio:
+            with av.open(io.BytesIO(), "w", format=muxer) as out:
+                _copy_sound(av, out, list(inp.streams.audio), dst, muxer)
+
+
 def transcode(src: str | os.PathLike, dst: str | os.PathLike, stylize: Callable[[np.ndarray], np.ndarray], *,
               size: tuple[int, int] | None = None, replace: bool = True,
               progress: FrameProgress | None = None) -> int:
@@ -195,13 +221,7 @@ def transcode(src: str | os.PathLike, dst: str | os.PathLike, stylize: Callable[
         audio = list(inp.streams.audio)
         with atomic_write(dst, replace=replace) as f, av.open(_url(f.name), "w", format=muxer) as out:
             vout = _encoder(out, muxer, vin, info, even[0], even[1])
-            try:  # the header now: a container that cannot hold the sound fails before any frame
-                copies = {a.index: out.add_stream_from_template(a) for a in audio}
-                out.start_encoding()
-            except (av.FFmpegError, ValueError) as e:
-                raise FastNSTError(f"{dst}: {muxer} cannot hold the input's sound "
-                                   f"({', '.join(a.codec_context.name for a in audio)}: {e}); .mkv holds most "
-                                   f"(the sound is copied, not re-encoded)") from None
+            copies = _copy_sound(av, out, audio, dst, muxer)
             progress.start(src, info.frames)
             last_pts, step = None, _frame_step(vin)
             for packet in inp.demux(vin, *audio):
@@ -251,6 +271,7 @@ def stylize_video(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLik
     if existing == "skip" and dst.exists():
         return False
     info = probe_video(src)
+    check_sound_fits(src, dst)
     width, height = scaled_size(info.width, info.height, options.max_size)
     check_memory(model, height, width, options, budget)  # before any frame, not at the first
     try:

@@ -170,12 +170,16 @@ def test_unusable_inputs_are_one_line_errors(tmp_path, capsys, pyav, kind, fragm
     assert not (tmp_path / "out.mp4").exists()
 
 
-def test_a_container_that_cannot_hold_the_sound_says_so_before_any_frame(tmp_path, pyav):
+def test_a_container_that_cannot_hold_the_sound_says_so_before_any_frame(tmp_path, capsys, pyav):
     src = write_clip(tmp_path / "in.mp4")
     model = Invert()
     with pytest.raises(FastNSTError, match=r"webm cannot hold the input's sound \(aac.*\.mkv"):
         stylize_video(model, src, tmp_path / "out.webm")
     assert model.shapes == [] and not (tmp_path / "out.webm").exists()
+    code = stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / "out.webm")])
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.err, "webm cannot hold")
+    assert captured.out == "", "said before any work, not after a run that wrote nothing"
 
 
 def test_the_cli_stylizes_a_clip_and_a_folder_of_photos_and_videos(tmp_path, capsys, pyav):

@@ -17,7 +17,7 @@ from fastnst.errors import FastNSTError
 from fastnst.inputs import InputImage
 from fastnst.runtime import (StylizeOptions, StylizeReport, Stylizer, check_memory, scaled_size, stylize_files,
                              stylize_video)
-from fastnst.video import FrameProgress, probe_video
+from fastnst.video import FrameProgress, check_sound_fits, probe_video
 from fastnst.video_files import is_video
 
 
@@ -70,6 +70,7 @@ def stylize_with_videos(model: Stylizer, inputs: Sequence[InputImage], outputs: 
             continue
         try:
             info = probe_video(item.path)
+            check_sound_fits(item.path, out)
         except FastNSTError as e:
             if item.explicit:
                 raise
