@@ -9,8 +9,8 @@ Torch-free. Policy, shared by the CLI and runtime.stylize_folder:
   holds only subfolders is an error that says so;
 - OUT is a folder when it already is one, ends with a slash, or has no file extension; results
   keep the input's file name (and extension, or .png where Pillow cannot write it, or would lose
-  colours or size writing it: GIF, ICO). Otherwise OUT is the output file, which takes exactly one
-  explicitly named input.
+  colours or size writing it: GIF, ICO; a video's, or .mp4: video_files.py). Otherwise OUT is the
+  output file, which takes exactly one explicitly named input.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fastnst.errors import FastNSTError
 from fastnst.image import check_output_path
+from fastnst.video_files import check_video_output, is_video, video_output_name
 
 FALLBACK_SUFFIX = ".png"
 
@@ -79,7 +80,10 @@ def output_is_folder(output: str | os.PathLike) -> bool:
 
 def output_name(path: Path) -> str:
     """The result's file name in an output folder: the input's, with .png if Pillow cannot write its format
-    or would lose colours or size writing it (image.LOSSY_FORMATS: GIF, ICO, ICNS)."""
+    or would lose colours or size writing it (image.LOSSY_FORMATS: GIF, ICO, ICNS); a video's as
+    video_files.video_output_name says (.mp4 where we cannot write its container)."""
+    if is_video(path):
+        return video_output_name(path)
     try:
         check_output_path(path)
         return path.name
@@ -92,7 +96,10 @@ def plan_outputs(inputs: Sequence[InputImage], output: Path, folder: bool) -> li
     if not folder:
         if len(inputs) != 1 or not inputs[0].explicit:
             raise FastNSTError(f"{output}: several inputs (or a folder or glob) need an output folder, not a file")
-        check_output_path(output)
+        if is_video(inputs[0].path):
+            check_video_output(output)
+        else:
+            check_output_path(output)
         return [output]
     if output.exists() and not output.is_dir():
         raise FastNSTError(f"{output}: exists and is not a folder")

@@ -39,7 +39,7 @@ from fastnst.tiling import MIN_TILE, stylize_tiled
 
 __all__ = ["EXISTING", "OnnxStylizer", "Progress", "StylizeOptions", "StylizeReport", "Stylizer", "check_memory",
            "check_new_output", "open_model", "read_image", "shipped_styles", "stylize_file", "stylize_files",
-           "stylize_folder", "stylize_image"]
+           "stylize_folder", "stylize_image", "FrameProgress", "stylize_video"]
 
 EXISTING = ("refuse", "skip", "replace")  # what to do with an output file that exists already
 
@@ -294,3 +294,7 @@ def stylize_folder(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLi
     inputs = [InputImage(p, False) for p in list_folder(src)]
     return stylize_files(model, inputs, plan_outputs(inputs, dst, True), options, existing=existing,
                          budget=budget, progress=progress)
+
+
+# Videos: fastnst/video.py (PyAV, the [video] extra, imported only when a video is opened).
+from fastnst.video import FrameProgress, stylize_video  # noqa: E402  (video.py imports this module's names lazily)

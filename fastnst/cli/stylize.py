@@ -30,7 +30,8 @@ def stylize_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="a shipped style's name (" + ", ".join(shipped_styles()) + "), "
                         "or a model file: exported .onnx, training .ckpt or transformer.pt")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files, folders (the images directly in them) or quoted glob patterns")
+                   help="image or video files, folders (the images and videos directly in them) or quoted glob "
+                        "patterns; videos need the [video] extra")
     p.add_argument("-o", "--output", type=output_path, default=None,
                    help="output image (one input) or folder (created; results keep the input file names, "
                         "as .png where that format cannot be written or would lose colours: GIF, ICO); "
@@ -105,6 +106,7 @@ class BarProgress(Progress):
 
 
 def stylize_command(args: argparse.Namespace) -> int:
+    from fastnst.cli.video import has_videos, stylize_with_videos
     from fastnst.inputs import expand_inputs, output_is_folder, output_name, plan_outputs
     from fastnst.memory import TILE_STEP, default_budget, largest_tile
 
@@ -129,6 +131,10 @@ def stylize_command(args: argparse.Namespace) -> int:
     if args.max_memory is not None and largest_tile(model.bytes_per_pixel, budget) is None:
         raise FastNSTError(f"--max-memory {args.max_memory:g} GiB is too small: even a {TILE_STEP} px tile needs "
                            f"about {TILE_STEP**2 * model.bytes_per_pixel / 2**20:.1f} MiB with this model")
+
+    if has_videos(inputs):  # videos stream through fastnst.video frame by frame: cli/video.py
+        return stylize_with_videos(model, inputs, outputs, options, existing=existing, budget=budget,
+                                   protect=[model_path], output=args.output, folder=folder)
 
     report, progress = StylizeReport(), BarProgress()
     try:
