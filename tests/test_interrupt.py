@@ -33,7 +33,7 @@ def start(inputs: Path, run: Path, max_steps: int, *extra: str, workers: int = 0
             "--vgg-weights", inputs / "vgg.pth", "--image-size", "16", "--batch-size", "2", "--val-size", "1",
             "--width", "4", "--max-steps", max_steps, "--val-every", "100000", "--checkpoint-every", "5",
             "--num-workers", workers, "--precision", "32-true", "--accelerator", "cpu",
-            "--early-image-size", "0", "--early-batch-size", "0", *extra]
+            "--early-steps", "0", "--style-size", "32", *extra]
     return launch(args)
 
 
