@@ -172,7 +172,7 @@ class StyleTransferModule(pl.LightningModule):
             # One multiplier for every device: each measures its own batch, the mean moves them all.
             measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
             log_scale.copy_(next_style_log_scale(log_scale, measured, floor))
-        if stage == "train" and self.config.stability_weight:
+        if stage == "train" and not early and self.config.stability_weight:  # the second stage, as the floor
             terms["stability"] = self.config.stability_weight * stability_loss(self.net, batch, stylized)
             terms["total"] = terms["total"] + terms["stability"]
         on_step = stage == "train"

@@ -85,8 +85,9 @@ class TrainConfig:
                                                  "output's structure is under this (0: a fixed weight)")
     # Departure, for video (off by default): the output for a moved, noisier photo is the moved output
     # (fastnst/stability.py; Gupta et al. 2017).
-    stability_weight: float = opt(0.0, "recipe", "weight of a term that keeps the output still when the photo "
-                                                 "moves by a pixel or gets noise: steadier video (0: off)")
+    stability_weight: float = opt(0.0, "recipe", "in the second stage, weight of a term that keeps the output "
+                                                 "still when the photo moves by a pixel or gets noise: steadier "
+                                                 "video (0: off)")
     # Departure: content at relu3_3 (the paper: relu2_2) and style weight 3; see LossConfig.
     loss: LossConfig = LossConfig(content_layers=("relu3_3",), style_weight=3.0)
     seed: int = opt(0, "recipe", "seed of the initial weights, the validation split and the crops")
