@@ -24,7 +24,11 @@ from fastnst.files import atomic_write
 # Pillow refuses images over ~179 MP as possible decompression bombs. Real photos can be large
 # (a 12000x9000 panorama is 108 MP), so allow up to 300 MP; beyond that we still refuse.
 MAX_PIXELS = 300_000_000
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# The raster formats we read, decided by the file's content (Pillow's plug-in names; the JPEG one
+# also opens cameras' multi-picture JPEGs, MPO). Anything else is refused before a plug-in parses
+# it: Pillow opens ~40 formats, PostScript among them, whose plug-in runs Ghostscript on load.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+READ_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
 @contextmanager
@@ -40,12 +44,12 @@ def _pillow_open(path: str | os.PathLike) -> Iterator[Image.Image]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS // 2  # error at 2x this
             try:
-                with Image.open(path) as im:
+                with Image.open(path, formats=READ_FORMATS) as im:
                     yield im
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except UnidentifiedImageError:
-        raise FastNSTError(f"{path}: not an image (or a format Pillow cannot read)") from None
+        raise FastNSTError(f"{path}: not an image in a format fastnst reads ({READ_FORMATS_TEXT})") from None
     except Image.DecompressionBombError as e:
         raise FastNSTError(f"{path}: image too large ({e})".splitlines()[0]) from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated/corrupt data, permission denied
