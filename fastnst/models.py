@@ -12,12 +12,55 @@ import os
 from pathlib import Path
 
 from fastnst.errors import FastNSTError
+from fastnst.onnx_contract import MAX_DOWNSAMPLES
 
 # The one metadata layout of every stylizer (checkpoint.py's meta dict plus "model": the
 # TransformerNet constructor arguments). A field the file does not record is None.
 META_KEYS = ("style_name", "style_sha256", "image_size", "style_size", "loss", "model", "fastnst_version")
+# The most a model file (.onnx, .pt, or a .pt/.ckpt once unzipped) may hold. Ours: ~2 MB (.onnx,
+# .pt) and under 10 MB (.ckpt: optimizer state and weight average too) at width 16, ~4x that at
+# width 32. A file past this is no style model of ours, and loading it could take the machine's
+# memory (a 2 MB deflated .pt can hold 2 GiB of zeros).
+MAX_MODEL_BYTES = 2**30
+# Bounds of the architecture a model file may state (TransformerNet's arguments): far above what
+# we train (width 16 or 32, 5 blocks), far below what would take the machine's memory to build.
+ARCHITECTURE_BOUNDS = {"width": (1, 256), "n_residual": (0, 64), "downsamples": (1, MAX_DOWNSAMPLES)}
+# The types of meta's other fields (None: the file does not record it).
+META_TYPES = {"style_name": str, "style_sha256": str, "image_size": int, "style_size": int, "loss": dict,
+              "fastnst_version": str}
 PRECISIONS = ("auto", "fp32", "bf16")
 TORCH_MISSING = 'PyTorch is not installed: pip install "fastnst[train]"'
+
+
+def check_architecture(info, what: str | os.PathLike) -> dict:
+    """A model file's stated architecture (TransformerNet's arguments) -> itself, if it is a mapping
+    of whole numbers within ARCHITECTURE_BOUNDS; FastNSTError naming the field otherwise."""
+    if not isinstance(info, dict):
+        raise FastNSTError(f"{what}: the model's architecture is not a mapping (got {type(info).__name__})")
+    for key, value in info.items():
+        if key not in ARCHITECTURE_BOUNDS:
+            raise FastNSTError(f"{what}: unknown architecture field {str(key)[:40]!r}")
+        low, high = ARCHITECTURE_BOUNDS[key]
+        if type(value) is not int or not low <= value <= high:  # bool is an int subclass: not a width
+            raise FastNSTError(f"{what}: architecture field {key} must be a whole number from {low} to {high}, "
+                               f"got {str(value)[:40]!r}")
+    return info
+
+
+def check_meta(meta, what: str | os.PathLike) -> dict:
+    """A model file's meta dict -> itself, if each field of META_KEYS it has is of its type (None
+    allowed); FastNSTError naming the field otherwise. Fields outside META_KEYS are kept unchecked."""
+    if not isinstance(meta, dict):
+        raise FastNSTError(f"{what}: the model's metadata is not a mapping (got {type(meta).__name__})")
+    for key, kind in META_TYPES.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise FastNSTError(f"{what}: metadata field {key} should be {kind.__name__}, got {type(value).__name__}")
+        if kind is int and value is not None and value < 1:
+            raise FastNSTError(f"{what}: metadata field {key} must be positive, got {value}")
+    if meta.get("model") is not None:
+        check_architecture(meta["model"], what)
+    return meta
 
 
 def shipped_dir() -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastnst.errors import FastNSTError
 from fastnst.memory import bytes_per_pixel
+from fastnst.models import MAX_MODEL_BYTES, check_meta
 from fastnst.onnx_contract import INPUT_NAME, METADATA_PREFIX, ONNX_FORMAT, OUTPUT_NAME
 
 # The memory estimate's guess of the first-layer width when a model does not say its own: the
@@ -98,6 +99,9 @@ class OnnxStylizer:
         path = Path(path)
         if not path.is_file():
             raise FastNSTError(f"{path}: no such model file")
+        if path.stat().st_size > MAX_MODEL_BYTES:  # its initializers, inline: onnxruntime would load them all
+            raise FastNSTError(f"{path}: refused: {path.stat().st_size / 2**20:.0f} MiB, more than a fastnst model "
+                               f"file may hold ({MAX_MODEL_BYTES / 2**20:.0f} MiB)")
         try:
             self.session = ort.InferenceSession(str(path), session_options(threads),
                                                 providers=providers or ["CPUExecutionProvider"])
@@ -117,9 +121,8 @@ class OnnxStylizer:
             raise FastNSTError(f"{path}: not a fastnst export (metadata fastnst.format is {found!r}, "
                                f"expected {ONNX_FORMAT!r})")
         self.path = path
-        self.meta = read_metadata(props)
-        width = (self.meta["model"] or {}).get("width", ASSUMED_WIDTH)
-        self.bytes_per_pixel = bytes_per_pixel(width if isinstance(width, int) else ASSUMED_WIDTH)
+        self.meta = check_meta(read_metadata(props), path)
+        self.bytes_per_pixel = bytes_per_pixel((self.meta["model"] or {}).get("width", ASSUMED_WIDTH))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]

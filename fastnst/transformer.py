@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastnst.onnx_contract import MIN_SIZE
+from fastnst.onnx_contract import MAX_DOWNSAMPLES, MIN_SIZE
 
 
 class ConvLayer(nn.Sequential):
@@ -56,8 +56,6 @@ class UpsampleConv(nn.Sequential):
 # x1.01 of width 32's; training 1.75x and onnxruntime inference 2.6x faster (BENCHMARKS.md).
 # Width 32 stays one flag away (--width 32).
 DEFAULT_WIDTH = 16
-# Each scale's 3x3 reflection pad needs 2 px there: 2^(downsamples+1) <= MIN_SIZE.
-MAX_DOWNSAMPLES = MIN_SIZE.bit_length() - 2
 
 
 class TransformerNet(nn.Module):
