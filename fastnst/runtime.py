@@ -74,6 +74,17 @@ class StylizeOptions:
 # Arrays
 
 
+def check_output_shape(out, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` if it is an array of the input's ``shape`` (the contract: [1, 3, H, W] in, the same out);
+    else FastNSTError: a model that returns another size would be written as a wrong image."""
+    got = tuple(getattr(out, "shape", ()))
+    if not isinstance(out, np.ndarray) or got != tuple(shape):
+        raise FastNSTError(f"the model returned {list(got) if got else type(out).__name__} for an input of "
+                           f"{list(shape)}: a style model must return its input's shape (N, 3, H, W); "
+                           f"this one is not a fastnst style model")
+    return out
+
+
 def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
     """One forward pass on float32 [H, W, 3] -> [H, W, 3]; images under MIN_SIZE are edge-padded, then
     cropped (onnx_contract.MIN_SIZE: the rule TransformerNet applies itself)."""
@@ -81,7 +92,7 @@ def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
     if h < MIN_SIZE or w < MIN_SIZE:
         image = np.pad(image, ((0, max(0, MIN_SIZE - h)), (0, max(0, MIN_SIZE - w)), (0, 0)), mode="edge")
     batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)  # [1, 3, H', W']
-    out = model(batch)[0, :, :h, :w]
+    out = check_output_shape(model(batch), batch.shape)[0, :, :h, :w]
     if not np.isfinite(out).all():  # would be written as black pixels, and the run would "succeed"
         raise FastNSTError("the model's output is not finite (NaN or inf): its weights are broken "
                            "(a diverged training run?)")

@@ -93,6 +93,46 @@ def _identity_model(path: Path, input_name: str = "x", output_name: str = "y", f
     return path
 
 
+def fastnst_graph(path: Path, nodes: list, initializers: tuple = ()) -> Path:
+    """An ONNX file with the fastnst contract's names, ranks and format key around ``nodes`` (image -> stylized)."""
+    graph = onnx.helper.make_graph(
+        nodes, "g", [onnx.helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [onnx.helper.make_tensor_value_info("stylized", onnx.TensorProto.FLOAT, ["N", "C", "H2", "W2"])],
+        list(initializers))
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=8)
+    onnx.helper.set_model_props(model, {"fastnst.format": "fastnst-transformer/1"})
+    onnx.save(model, path)
+    return path
+
+
+def _ints(name: str, values: list[int]):
+    return onnx.helper.make_tensor(name, onnx.TensorProto.INT64, [len(values)], values)
+
+
+WRONG_SHAPES = {  # models that keep the contract's names and ranks, but not its shapes
+    "stride-2 slice": ([onnx.helper.make_node("Slice", ["image", "s", "e", "a", "t"], ["stylized"])],
+                       (_ints("s", [0, 0]), _ints("e", [2**62, 2**62]), _ints("a", [2, 3]), _ints("t", [2, 2]))),
+    "H and W swapped": ([onnx.helper.make_node("Transpose", ["image"], ["stylized"], perm=[0, 1, 3, 2])], ()),
+    "6 channels": ([onnx.helper.make_node("Concat", ["image", "image"], ["stylized"], axis=1)], ()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_SHAPES))
+def test_a_model_whose_output_has_another_shape_is_refused_not_written(tmp_path, kind, capsys):
+    from conftest import one_line_error
+
+    from fastnst.cli.stylize import stylize_main
+
+    model = fastnst_graph(tmp_path / "m.onnx", *WRONG_SHAPES[kind])
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 96, 64)
+    assert stylize_main([str(model), str(src), "-o", str(out)]) == 2
+    assert "a style model must return its input's shape" in one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+    with pytest.raises(FastNSTError, match="input's shape"):  # tiled too: one check for every path
+        stylize_image(OnnxStylizer(model), photo(40, 150), StylizeOptions(tile=64))
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "other-names", "no-format-key"])
 def test_bad_model_files_give_a_clear_one_line_error(tmp_path, kind):
     path = tmp_path / "model.onnx"
