@@ -210,6 +210,16 @@ def test_huge_image_without_tile_fails_early_and_suggests_one(tmp_path, capsys):
     assert Image.open(out / "b_big.png").size == (400, 300)
 
 
+def test_a_1x100000_image_is_refused_when_its_padded_pass_does_not_fit(tmp_path, capsys):
+    """It runs as 16x100000: ~680 MiB with the tiny model, though 1x100000 px would be ~43 MiB."""
+    src = tmp_path / "thin.png"
+    Image.new("RGB", (100000, 1), (120, 60, 30)).save(src)
+    out = tmp_path / "out.png"
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--max-memory", "0.1"]) == 2
+    assert "run it in tiles: --tile" in _one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
     """Results are written and dropped one at a time (numpy allocations are traced by tracemalloc)."""
     side = 160

@@ -218,6 +218,17 @@ def test_too_big_for_memory_fails_before_running_and_names_a_tile():
         stylize_image(Exploding(), np.zeros((1000, 1000, 3), np.uint8), budget=200 * 200 * 1000)
 
 
+def test_the_memory_estimate_is_for_the_padded_size_the_pass_runs_at():
+    """A 1x100000 image runs as 16x100000 (MIN_SIZE edge padding): 16x the pixels of its own size."""
+    from fastnst.memory import check_forward_fits, padded_size
+
+    assert padded_size(1, 100000) == (16, 100000) and padded_size(97, 131) == (104, 136)
+    per_pixel = 768
+    check_forward_fits(1, 100000, per_pixel, 16 * 100000 * per_pixel, tiled=False)
+    with pytest.raises(FastNSTError, match="--tile"):
+        check_forward_fits(1, 100000, per_pixel, 16 * 100000 * per_pixel - 1, tiled=False)
+
+
 def test_tile_makes_a_too_big_image_fit():
     model = OnnxStylizer(tiny_models().onnx)
     image = (photo(150, 200) * 255).astype(np.uint8)
