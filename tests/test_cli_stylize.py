@@ -386,6 +386,60 @@ def test_sigterm_mid_folder_removes_the_temp_file_and_skip_existing_finishes(tmp
     assert (out / "0.png").stat().st_mtime_ns == first, "an existing output is left alone"
 
 
+def endless_model(path: Path) -> Path:
+    """A model with the fastnst contract that never finishes: a Loop of 2^62 iterations around the image."""
+    import onnx
+    from onnx import TensorProto
+    from onnx.helper import make_graph, make_model, make_node, make_opsetid, make_tensor, make_tensor_value_info
+
+    body = make_graph([make_node("Identity", ["cond_in"], ["cond_out"]), make_node("Identity", ["x_in"], ["x_out"])],
+                      "body", [make_tensor_value_info("i", TensorProto.INT64, []),
+                               make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                               make_tensor_value_info("x_in", TensorProto.FLOAT, None)],
+                      [make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                       make_tensor_value_info("x_out", TensorProto.FLOAT, None)])
+    graph = make_graph([make_node("Loop", ["n", "cond", "image"], ["stylized"], body=body)], "endless",
+                       [make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                       [make_tensor_value_info("stylized", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                       [make_tensor("n", TensorProto.INT64, [], [2**62]), make_tensor("cond", TensorProto.BOOL, [], [True])])
+    model = make_model(graph, opset_imports=[make_opsetid("", 18)], ir_version=8)
+    onnx.helper.set_model_props(model, {"fastnst.format": "fastnst-transformer/1"})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_run_inside_onnxruntime_within_seconds(tmp_path, signum):
+    """The model never finishes; the signal lands once the run has started (a marker file says so)."""
+    model, src, out, started = endless_model(tmp_path / "endless.onnx"), tmp_path / "in.png", tmp_path / "out.png", \
+        tmp_path / "started"
+    write_photo(src, 20, 20)
+    code = ("import sys; from pathlib import Path; import fastnst.onnx_stylizer as s\n"
+            "run = s.OnnxStylizer.__call__\n"
+            f"s.OnnxStylizer.__call__ = lambda *a: (Path({str(started)!r}).touch(), run(*a))[1]\n"
+            "from fastnst.cli import main\n"
+            f"sys.exit(main(['stylize', {str(model)!r}, {str(src)!r}, '-o', {str(out)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), process.communicate(timeout=10)
+        time.sleep(0.5)  # well inside session.run now
+        process.send_signal(signum)
+        sent = time.monotonic()
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert took < 5, f"took {took:.1f}s to honour the signal"  # a generous bound: ~0.1 s here
+    assert err.strip() == "interrupted: wrote 0 of 1 image(s)", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["endless.onnx", "in.png", "started"]  # no output
+
+
 def test_an_output_written_by_another_process_meanwhile_is_kept(tmp_path, capsys, monkeypatch):
     """The existence check passes, then another writer creates the file before our rename."""
     import fastnst.runtime

@@ -133,6 +133,15 @@ def test_a_model_whose_output_has_another_shape_is_refused_not_written(tmp_path,
         stylize_image(OnnxStylizer(model), photo(40, 150), StylizeOptions(tile=64))
 
 
+def test_a_model_that_fails_while_running_is_one_line(tmp_path):
+    """onnxruntime's own exception types (a Reshape to an impossible shape here) become FastNSTError."""
+    model = fastnst_graph(tmp_path / "m.onnx", [onnx.helper.make_node("Reshape", ["image", "shape"], ["stylized"])],
+                          (_ints("shape", [1, 3, 7, 7]),))
+    with pytest.raises(FastNSTError, match="the model failed while running") as info:
+        stylize_image(OnnxStylizer(model), photo(20, 20))
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "other-names", "no-format-key"])
 def test_bad_model_files_give_a_clear_one_line_error(tmp_path, kind):
     path = tmp_path / "model.onnx"
