@@ -166,6 +166,20 @@ def check_output_path(path: str | os.PathLike) -> str:
     return fmt
 
 
+# The longest side each format can hold (measured with Pillow 13: a 16384 px WebP and a 65501 px
+# JPEG fail only when written, after the pass). Other formats we write take 2^31 px and more.
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}
+
+
+def check_output_size(path: str | os.PathLike, width: int, height: int) -> None:
+    """Raise FastNSTError if ``path``'s format cannot hold a ``width`` x ``height`` image: before the pass."""
+    fmt = check_output_path(path)
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise FastNSTError(f"{path}: {fmt} images are at most {limit} px on a side, this one would be "
+                           f"{width}x{height}; write .png, or shrink it with --max-size {limit}")
+
+
 def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95, *, replace: bool = True) -> None:
     """Write float [H, W, 3] in [0, 1] (or uint8) to ``path`` atomically: temp file, then rename.
 

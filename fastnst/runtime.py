@@ -28,7 +28,7 @@ import numpy as np
 
 from fastnst.errors import FastNSTError
 from fastnst.files import name_max
-from fastnst.image import image_size, read_image, save_image, to_float, to_uint8
+from fastnst.image import check_output_size, image_size, read_image, save_image, to_float, to_uint8
 from fastnst.inputs import InputImage, list_folder, plan_outputs
 from fastnst.memory import check_forward_fits, default_budget
 from fastnst.models import open_model, shipped_styles
@@ -236,6 +236,7 @@ def stylize_files(model: Stylizer, inputs: Sequence[InputImage], outputs: Sequen
             report.skipped.append((item.path, str(e)))
             continue
         width, height = scaled_size(width, height, options.max_size)
+        check_output_size(out, width, height)  # fail now, not after the pass
         check_memory(model, height, width, options, budget)  # fail now, not after the other images
         todo.append((item, out))
 

@@ -220,6 +220,22 @@ def test_a_1x100000_image_is_refused_when_its_padded_pass_does_not_fit(tmp_path,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, side", [("out.webp", 16384), ("out.jpg", 65501)])
+def test_an_image_too_large_for_the_output_format_is_refused_before_the_pass(tmp_path, capsys, monkeypatch, name,
+                                                                            side):
+    def no_pass(*args, **kwargs):
+        raise AssertionError("stylized before the output format's size limit was checked")
+
+    monkeypatch.setattr("fastnst.runtime.stylize_image", no_pass)
+    src = tmp_path / "wide.png"
+    Image.new("RGB", (side, 1)).save(src)
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / name)]) == 2
+    assert f"at most {side - 1} px on a side" in _one_line_error(capsys.readouterr().err)
+    monkeypatch.undo()
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / name), "--max-size", "1000"]) == 0
+    assert image_size(tmp_path / name) == (1000, 1)
+
+
 def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
     """Results are written and dropped one at a time (numpy allocations are traced by tracemalloc)."""
     side = 160

@@ -129,8 +129,9 @@ def test_a_model_whose_output_has_another_shape_is_refused_not_written(tmp_path,
     assert stylize_main([str(model), str(src), "-o", str(out)]) == 2
     assert "a style model must return its input's shape" in one_line_error(capsys.readouterr().err)
     assert not out.exists()
-    with pytest.raises(FastNSTError, match="input's shape"):  # tiled too: one check for every path
-        stylize_image(OnnxStylizer(model), photo(40, 150), StylizeOptions(tile=64))
+    for options in (StylizeOptions(tile=64), StylizeOptions(strength=0.5), StylizeOptions(preserve_color=True)):
+        with pytest.raises(FastNSTError, match="input's shape"):  # one check for every path
+            stylize_image(OnnxStylizer(model), photo(40, 150), options)
 
 
 def test_a_model_that_fails_while_running_is_one_line(tmp_path):
