@@ -155,9 +155,25 @@ def stylize_image(model: Stylizer, image: np.ndarray, options: StylizeOptions = 
 # Files
 
 
+def check_output_folder(path: Path) -> None:
+    """Refuse an output whose folder cannot be written: a file or a broken symlink where a folder
+    should be, or a nearest existing folder this process may not write into (missing folders are
+    created when the image is written). Cheap (stat and access calls): run before any work."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.is_dir():
+            break
+        if folder.is_symlink():
+            raise FastNSTError(f"{path}: cannot write it: {folder} is a broken symbolic link, not a folder")
+        if folder.exists():
+            raise FastNSTError(f"{path}: cannot write it: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+        raise FastNSTError(f"{path}: cannot write it: no permission to write into {folder} (or it is read-only)")
+
+
 def check_new_output(path: Path, inputs: Sequence[Path], existing: str = "refuse") -> None:
     """Refuse to write over an input, over a folder, and over an existing file where ``existing`` is
-    "refuse"; refuse a file name longer than the file system takes. Cheap: run before any work."""
+    "refuse"; refuse a file name longer than the file system takes, and a folder we cannot write
+    into (check_output_folder). Cheap: run before any work."""
     if existing not in EXISTING:
         raise FastNSTError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
     path = Path(path)
@@ -173,6 +189,7 @@ def check_new_output(path: Path, inputs: Sequence[Path], existing: str = "refuse
         raise FastNSTError(f"{path}: is a directory")
     if path.exists() and existing == "refuse":
         raise FastNSTError(f"{path}: already exists (pass --overwrite to replace it)")
+    check_output_folder(path)
 
 
 class Progress:

@@ -456,6 +456,31 @@ def test_a_signal_ends_a_run_inside_onnxruntime_within_seconds(tmp_path, signum)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["endless.onnx", "in.png", "started"]  # no output
 
 
+@pytest.mark.parametrize("kind", ["file", "dangling symlink", "read-only"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_model_is_loaded(tmp_path, capsys, monkeypatch,
+                                                                                     kind):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output folder was checked")
+
+    blocker = tmp_path / "blocker"
+    if kind == "file":
+        blocker.write_text("a file where a folder should be")
+    elif kind == "dangling symlink":
+        blocker.symlink_to(tmp_path / "gone")
+    else:
+        blocker.mkdir()
+        blocker.chmod(0o555)
+        if os.access(blocker, os.W_OK):
+            pytest.skip("root writes into a mode 555 folder: chmod cannot make it read-only here")
+    write_photo(tmp_path / "in.png", 20, 20)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
+    for out in (blocker / "out.png", blocker / "sub" / "out.png", blocker / "folder/"):
+        assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(out)]) == 2
+        line = one_line_error(capsys.readouterr().err)
+        assert f"cannot write it: {blocker}" in line and "appeared" not in line, line
+    blocker.chmod(0o755) if kind == "read-only" else None
+
+
 def test_an_output_written_by_another_process_meanwhile_is_kept(tmp_path, capsys, monkeypatch):
     """The existence check passes, then another writer creates the file before our rename."""
     import fastnst.runtime
