@@ -31,6 +31,11 @@ READ_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 READ_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
+def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s extension is one of a format we read (.jpg, .png, ...): by name only, no I/O."""
+    return Image.registered_extensions().get(Path(path).suffix.lower()) in READ_FORMATS
+
+
 @contextmanager
 def _pillow_open(path: str | os.PathLike) -> Iterator[Image.Image]:
     """Image.open with our pixel limit, every failure turned into a one-line FastNSTError."""

@@ -119,10 +119,11 @@ def test_glob_inputs(tmp_path, capsys):
 
 
 def test_never_overwrites_an_input(tmp_path, capsys):
-    src = tmp_path / "photo.png"
+    src, other = tmp_path / "photo.png", tmp_path / "other.png"
     pixels = write_photo(src, 30, 30)
-    for out in (src, tmp_path):  # the file itself, and its own folder as output folder
-        assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--overwrite"]) == 2
+    write_photo(other, 20, 20)
+    for inputs, out in (([src], src), ([src, other], tmp_path)):  # the file itself; their own folder
+        assert stylize_main([str(tiny_models().onnx), *map(str, inputs), "-o", str(out), "--overwrite"]) == 2
         assert "overwrite an input" in _one_line_error(capsys.readouterr().err)
     assert np.array_equal(np.asarray(Image.open(src)), pixels)
 
@@ -526,3 +527,59 @@ def test_without_an_output_one_photo_is_written_beside_the_working_folder_named_
     assert stylize_main([str(tiny_models().onnx), "photos"]) == 2
     assert "-o FOLDER" in one_line_error(capsys.readouterr().err)
 
+
+
+def test_one_photo_into_a_folder_is_named_for_the_style_so_a_second_style_fits_beside_it(tmp_path, capsys):
+    write_photo(tmp_path / "cat.jpg", 20, 24)
+    other = tmp_path / "other_style.onnx"
+    shutil.copy(tiny_models().onnx, other)
+    for model in (tiny_models().onnx, other):
+        assert stylize_main([str(model), str(tmp_path / "cat.jpg"), "-o", str(tmp_path / "out") + "/"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cat_other_style.jpg", "cat_tiny.jpg"]
+    assert "to " + str(tmp_path / "out" / "cat_other_style.jpg") in capsys.readouterr().out
+
+
+def test_several_photos_without_an_output_are_written_beside_each_photo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "a" / "cat.jpg", 20, 24)
+    write_photo(tmp_path / "b" / "dog.png", 16, 18)
+    assert stylize_main([str(tiny_models().onnx), "a/cat.jpg", "b/dog.png"]) == 0
+    assert "wrote 2 image(s) beside their photos" in capsys.readouterr().out
+    assert image_size(tmp_path / "a" / "cat_tiny.jpg") == (24, 20) and image_size(tmp_path / "b" / "dog_tiny.png")
+    assert stylize_main([str(tiny_models().onnx), "a/cat.jpg", "b/dog.png"]) == 2, "existing results are kept"
+    assert "already exists" in one_line_error(capsys.readouterr().err)
+
+
+def test_swapped_arguments_say_which_command_was_meant(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "photo.jpg", 20, 20)
+    assert stylize_main(["photo.jpg", "mosaic"]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "the first argument is the style/model; did you mean `fastnst stylize mosaic photo.jpg`?" in line, line
+    assert "could run code" not in line and not list(tmp_path.glob("*mosaic*"))
+
+
+@pytest.mark.parametrize("typed, meant", [("starry-night", "starry_night"), ("Mosaic", "mosaic"),
+                                          ("mosiac", "mosaic"), ("the scream", "the_scream")])
+def test_a_misspelt_style_gets_a_did_you_mean(tmp_path, capsys, typed, meant):
+    write_photo(tmp_path / "photo.jpg", 20, 20)
+    assert stylize_main([typed, str(tmp_path / "photo.jpg")]) == 2
+    assert one_line_error(capsys.readouterr().err).endswith(f"; did you mean {meant}?")
+
+
+def test_a_run_folder_stylizes_with_the_run_s_model(tmp_path, capsys):
+    run = tmp_path / "runs" / "mosaic-1"
+    run.mkdir(parents=True)
+    write_photo(tmp_path / "photo.png", 20, 24)
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "no model in it" in one_line_error(capsys.readouterr().err)
+    shutil.copy(tiny_models().pt, run / "transformer.pt")
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "pt.png")]) == 0
+    shutil.copy(tiny_models().onnx, run / "mosaic.onnx")
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "out") + "/"]) == 0
+    assert image_size(tmp_path / "out" / "photo_mosaic.png") == (24, 20)
+
+
+def test_help_says_that_missing_output_folders_are_created(capsys):
+    assert stylize_main(["--help"]) == 0
+    assert "missing folders are created" in " ".join(capsys.readouterr().out.split())

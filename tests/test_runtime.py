@@ -322,3 +322,36 @@ def test_a_model_that_outputs_nan_or_inf_is_an_error_not_a_black_image(bad):
         stylize_image(Broken(), photo(20, 30), StylizeOptions())
     with pytest.raises(FastNSTError, match="not finite"):
         stylize_image(Broken(), (photo(80, 80) * 255).astype(np.uint8), StylizeOptions(tile=64))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: open_model(None), "the model must be a shipped style's name or a model file's path"),
+    (lambda: open_model(""), "the model must be"),
+    (lambda: open_model(tiny_models().onnx, device="banana"), "--device banana: not a device"),
+    (lambda: open_model(tiny_models().onnx, precision="fp16"), "precision must be one of auto, fp32, bf16"),
+    (lambda: open_model(REPO / "README.md"), "not a model file"),
+    (lambda: StylizeOptions(strength="0.5"), "strength must be a number, got str"),
+    (lambda: StylizeOptions(strength=True), "strength must be a number"),
+    (lambda: StylizeOptions(tile=256.0), "tile must be a whole number or None"),
+    (lambda: StylizeOptions(preserve_color="no"), "preserve_color must be True or False"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), None), "image must be a numpy array"),
+    (lambda: stylize_image(None, photo(20, 20)), "model must be a stylizer"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), photo(20, 20).astype(np.float64) * 255),
+     r"a float image must be in \[0, 1\], this one spans \[\S+, 255\] \(0..255 pixels"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), photo(20, 20) > 0.5), "uint8 .0..255. or float"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), np.zeros((0, 5, 3), np.uint8)), "expected an"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), np.full((20, 20, 3), np.nan)), "must be in"),
+    (lambda: stylize_file(OnnxStylizer(tiny_models().onnx), None, "out.png"), "src must be a file path"),
+])
+def test_the_python_api_refuses_wrong_types_and_values_in_one_line(call, message):
+    with pytest.raises(FastNSTError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_float64_images_in_0_1_are_stylized_as_float32_whole_and_tiled():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = photo(40, 90).astype(np.float64)
+    for options in (StylizeOptions(), StylizeOptions(tile=64)):
+        out = stylize_image(model, image, options)
+        assert out.dtype == np.float32 and out.shape == image.shape
