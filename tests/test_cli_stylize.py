@@ -583,3 +583,15 @@ def test_a_run_folder_stylizes_with_the_run_s_model(tmp_path, capsys):
 def test_help_says_that_missing_output_folders_are_created(capsys):
     assert stylize_main(["--help"]) == 0
     assert "missing folders are created" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_file_name_that_is_not_utf8_prints_under_pythonioencoding_utf8(tmp_path):
+    """os.fsdecode gives it surrogates, which a strict UTF-8 stdout refused, after the image was written."""
+    name = os.fsdecode(b"caf\xe9.png")
+    write_photo(tmp_path / name, 20, 20)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8"}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "stylize.py"), str(tiny_models().onnx), name],
+                            cwd=tmp_path, env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"wrote 1 image(s) to caf\\udce9_tiny.png\n"
+    assert (tmp_path / os.fsdecode(b"caf\xe9_tiny.png")).is_file()
