@@ -17,7 +17,9 @@ from fastnst.errors import FastNSTError
 from fastnst.onnx_contract import MAX_DOWNSAMPLES
 
 # The one metadata layout of every stylizer (checkpoint.py's meta dict plus "model": the
-# TransformerNet constructor arguments). A field the file does not record is None.
+# TransformerNet constructor arguments). A field the file does not record is None. style_name is
+# the style image's name in training (with style_sha256, how bench/ finds that image, e.g.
+# the_scream_lengstrom); the name shown to users is style_label's.
 META_KEYS = ("style_name", "style_sha256", "image_size", "style_size", "loss", "model", "fastnst_version")
 # The most a model file (.onnx, .pt, or a .pt/.ckpt once unzipped) may hold. Ours: ~2 MB (.onnx,
 # .pt) and under 10 MB (.ckpt: optimizer state and weight average too) at width 16, ~4x that at
@@ -73,6 +75,17 @@ def shipped_dir() -> Path:
     checkout's exported/ beside the package."""
     packaged = Path(__file__).resolve().parent / "styles"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "exported"
+
+
+def style_label(path: str | os.PathLike, meta: dict) -> str:
+    """The style's name as users see it, and as output files are named: a shipped model's file
+    name (its metadata names the image it was trained on: the_scream_lengstrom), else the
+    metadata's style_name where it is a plain file name, else the model file's stem."""
+    path = Path(path)
+    if path.resolve().parent == shipped_dir().resolve():
+        return path.stem
+    name = meta.get("style_name")
+    return name if isinstance(name, str) and re.fullmatch(r"\w[\w.+-]*", name) else path.stem
 
 
 def shipped_styles() -> list[str]:
