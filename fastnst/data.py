@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from fastnst.errors import FastNSTError
-from fastnst.image import open_image, to_float
+from fastnst.image import READ_FORMATS, open_image, to_float
 from fastnst.train_config import TrainConfig
 
 TRAIN_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -57,7 +57,7 @@ def readable_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     good, bad = [], []
     for p in paths:
         try:
-            with Image.open(p):
+            with Image.open(p, formats=READ_FORMATS):
                 good.append(p)
         except Exception:  # any failure to identify the file means we cannot train on it
             bad.append(p)

@@ -89,7 +89,10 @@ def atomic_write(path: str | os.PathLike, *, replace: bool = True) -> Iterator[B
     write completes (e.g. written meanwhile by another process) is kept and FileExistsError raised.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file or a broken symlink where a folder should be: not "the output exists"
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path.parent)) from None
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=_TEMP_SUFFIX, dir=path.parent)

@@ -24,7 +24,16 @@ from fastnst.files import atomic_write
 # Pillow refuses images over ~179 MP as possible decompression bombs. Real photos can be large
 # (a 12000x9000 panorama is 108 MP), so allow up to 300 MP; beyond that we still refuse.
 MAX_PIXELS = 300_000_000
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# The raster formats we read, decided by the file's content (Pillow's plug-in names; the JPEG one
+# also opens cameras' multi-picture JPEGs, MPO). Anything else is refused before a plug-in parses
+# it: Pillow opens ~40 formats, PostScript among them, whose plug-in runs Ghostscript on load.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+READ_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s extension is one of a format we read (.jpg, .png, ...): by name only, no I/O."""
+    return Image.registered_extensions().get(Path(path).suffix.lower()) in READ_FORMATS
 
 
 @contextmanager
@@ -40,12 +49,12 @@ def _pillow_open(path: str | os.PathLike) -> Iterator[Image.Image]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS // 2  # error at 2x this
             try:
-                with Image.open(path) as im:
+                with Image.open(path, formats=READ_FORMATS) as im:
                     yield im
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except UnidentifiedImageError:
-        raise FastNSTError(f"{path}: not an image (or a format Pillow cannot read)") from None
+        raise FastNSTError(f"{path}: not an image in a format fastnst reads ({READ_FORMATS_TEXT})") from None
     except Image.DecompressionBombError as e:
         raise FastNSTError(f"{path}: image too large ({e})".splitlines()[0]) from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated/corrupt data, permission denied
@@ -160,6 +169,20 @@ def check_output_path(path: str | os.PathLike) -> str:
     if reason is not None:
         raise FastNSTError(f"{path}: Pillow cannot write RGB images as {fmt} ({reason}); use .jpg, .png or .webp")
     return fmt
+
+
+# The longest side each format can hold (measured with Pillow 13: a 16384 px WebP and a 65501 px
+# JPEG fail only when written, after the pass). Other formats we write take 2^31 px and more.
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}
+
+
+def check_output_size(path: str | os.PathLike, width: int, height: int) -> None:
+    """Raise FastNSTError if ``path``'s format cannot hold a ``width`` x ``height`` image: before the pass."""
+    fmt = check_output_path(path)
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise FastNSTError(f"{path}: {fmt} images are at most {limit} px on a side, this one would be "
+                           f"{width}x{height}; write .png, or shrink it with --max-size {limit}")
 
 
 def save_image(array: np.ndarray, path: str | os.PathLike, quality: int = 95, *, replace: bool = True) -> None:

@@ -9,8 +9,11 @@ Torch-free. Policy, shared by the CLI and runtime.stylize_folder:
   holds only subfolders is an error that says so;
 - OUT is a folder when it already is one, ends with a slash, or has no file extension; results
   keep the input's file name (and extension, or .png where Pillow cannot write it, or would lose
-  colours or size writing it: GIF, ICO; a video's, or .mp4: video_files.py). Otherwise OUT is the
-  output file, which takes exactly one explicitly named input.
+  colours or size writing it: GIF, ICO; a video's, or .mp4: video_files.py), except a single photo
+  named explicitly, whose result is ``<photo>_<style>.<ext>`` there (so a second style can go into
+  the same folder). Otherwise OUT is the output file, which takes exactly one explicitly named input;
+- without OUT, photos named explicitly give ``<photo>_<style>.<ext>``: in the current folder for
+  one photo, beside each photo for several (styled_name).
 """
 
 from __future__ import annotations
@@ -91,6 +94,22 @@ def output_name(path: Path) -> str:
         return path.stem + FALLBACK_SUFFIX
 
 
+def styled_name(path: Path, style: str) -> str:
+    """``<photo>_<style>.<ext>``: the result's name where it is not given (.png as in output_name)."""
+    name = Path(output_name(path))
+    return f"{name.stem}_{style}{name.suffix}"
+
+
+def _distinct(inputs: Sequence[InputImage], outputs: list[Path]) -> list[Path]:
+    """``outputs``, after refusing two inputs mapped to the same output."""
+    seen: dict[Path, Path] = {}
+    for i, out in zip(inputs, outputs):
+        if out in seen:
+            raise FastNSTError(f"{seen[out]} and {i.path} would both be written to {out}")
+        seen[out] = i.path
+    return outputs
+
+
 def plan_outputs(inputs: Sequence[InputImage], output: Path, folder: bool) -> list[Path]:
     """One output path per input; refuses two inputs mapped to the same output."""
     if not folder:
@@ -103,10 +122,15 @@ def plan_outputs(inputs: Sequence[InputImage], output: Path, folder: bool) -> li
         return [output]
     if output.exists() and not output.is_dir():
         raise FastNSTError(f"{output}: exists and is not a folder")
-    outputs = [output / output_name(i.path) for i in inputs]
-    seen: dict[Path, Path] = {}
-    for i, out in zip(inputs, outputs):
-        if out in seen:
-            raise FastNSTError(f"{seen[out]} and {i.path} would both be written to {out}")
-        seen[out] = i.path
-    return outputs
+    return _distinct(inputs, [output / output_name(i.path) for i in inputs])
+
+
+def plan_styled_outputs(inputs: Sequence[InputImage], style: str, folder: Path | None) -> list[Path]:
+    """``<photo>_<style>.<ext>`` for each photo named explicitly: in ``folder``, or beside the photo
+    (None). Files found in a folder or by a glob need an output folder: refused."""
+    if not all(i.explicit for i in inputs):
+        raise FastNSTError("a folder or glob as input needs an output folder: give -o FOLDER")
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise FastNSTError(f"{folder}: exists and is not a folder")
+    return _distinct(inputs, [(i.path.parent if folder is None else folder) / styled_name(i.path, style)
+                              for i in inputs])

@@ -18,6 +18,7 @@ output is written atomically (files.atomic_write): an interrupted run leaves who
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import numpy as np
 
 from fastnst.errors import FastNSTError
 from fastnst.files import name_max
-from fastnst.image import image_size, read_image, save_image, to_float, to_uint8
+from fastnst.image import check_output_size, image_size, read_image, save_image, to_float, to_uint8
 from fastnst.inputs import InputImage, list_folder, plan_outputs
 from fastnst.memory import check_forward_fits, default_budget
 from fastnst.models import open_model, shipped_styles
@@ -52,6 +53,39 @@ class Stylizer(Protocol):
         ...
 
 
+def check_type(name: str, value, kind: type, *, optional: bool = False) -> None:
+    """FastNSTError unless ``value`` is a ``kind`` (None too where ``optional``); a bool is no number here."""
+    if value is None and optional:
+        return
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, (bool, np.bool_))):
+        expected = {bool: "True or False", numbers.Real: "a number", numbers.Integral: "a whole number"}[kind]
+        raise FastNSTError(f"{name} must be {expected}{' or None' if optional else ''}, "
+                           f"got {type(value).__name__} {str(value)[:40]!r}")
+
+
+def check_stylizer(model) -> None:
+    """FastNSTError unless ``model`` looks like a stylizer (open_model's result): callable, with bytes_per_pixel."""
+    if not callable(model) or not isinstance(getattr(model, "bytes_per_pixel", None), int):
+        raise FastNSTError(f"model must be a stylizer (from fastnst.runtime.open_model), got {type(model).__name__}")
+
+
+def check_image_array(image) -> None:
+    """FastNSTError unless ``image`` is [H, W, 3] uint8, or float with every value in [0, 1] (float
+    0..255 pixels would be clipped to a white image without a word)."""
+    if not isinstance(image, np.ndarray):
+        raise FastNSTError(f"image must be a numpy array [H, W, 3], got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+        raise FastNSTError(f"expected an [H, W, 3] RGB image, got shape {tuple(image.shape)}")
+    if image.dtype == np.uint8:
+        return
+    if not np.issubdtype(image.dtype, np.floating):
+        raise FastNSTError(f"image must be uint8 (0..255) or float (0..1), got {image.dtype}")
+    low, high = float(image.min()), float(image.max())  # NaN propagates into both
+    if not (0.0 <= low and high <= 1.0):
+        raise FastNSTError(f"a float image must be in [0, 1], this one spans [{low:g}, {high:g}] (0..255 pixels: "
+                           f"pass them as uint8 or divide by 255; np.clip small overshoots)")
+
+
 @dataclass(frozen=True)
 class StylizeOptions:
     """How to stylize; the single definition of these defaults (the CLI mirrors them)."""
@@ -62,6 +96,10 @@ class StylizeOptions:
     tile: int | None = None  # run in overlapping tiles of this size (px) instead of whole
 
     def __post_init__(self):
+        check_type("strength", self.strength, numbers.Real)
+        check_type("preserve_color", self.preserve_color, bool)
+        check_type("tile", self.tile, numbers.Integral, optional=True)
+        check_type("max_size", self.max_size, numbers.Integral, optional=True)
         if not 0.0 <= self.strength <= 1.0:
             raise FastNSTError(f"strength must be between 0 and 1, got {self.strength}")
         if self.tile is not None and self.tile < MIN_TILE:
@@ -74,6 +112,17 @@ class StylizeOptions:
 # Arrays
 
 
+def check_output_shape(out, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` if it is an array of the input's ``shape`` (the contract: [1, 3, H, W] in, the same out);
+    else FastNSTError: a model that returns another size would be written as a wrong image."""
+    got = tuple(getattr(out, "shape", ()))
+    if not isinstance(out, np.ndarray) or got != tuple(shape):
+        raise FastNSTError(f"the model returned {list(got) if got else type(out).__name__} for an input of "
+                           f"{list(shape)}: a style model must return its input's shape (N, 3, H, W); "
+                           f"this one is not a fastnst style model")
+    return out
+
+
 def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
     """One forward pass on float32 [H, W, 3] -> [H, W, 3]; images under MIN_SIZE are edge-padded, then
     cropped (onnx_contract.MIN_SIZE: the rule TransformerNet applies itself)."""
@@ -81,7 +130,7 @@ def run_image(model: Stylizer, image: np.ndarray) -> np.ndarray:
     if h < MIN_SIZE or w < MIN_SIZE:
         image = np.pad(image, ((0, max(0, MIN_SIZE - h)), (0, max(0, MIN_SIZE - w)), (0, 0)), mode="edge")
     batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)  # [1, 3, H', W']
-    out = model(batch)[0, :, :h, :w]
+    out = check_output_shape(model(batch), batch.shape)[0, :, :h, :w]
     if not np.isfinite(out).all():  # would be written as black pixels, and the run would "succeed"
         raise FastNSTError("the model's output is not finite (NaN or inf): its weights are broken "
                            "(a diverged training run?)")
@@ -119,14 +168,20 @@ def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 
 def stylize_image(model: Stylizer, image: np.ndarray, options: StylizeOptions = StylizeOptions(), *,
                   budget: int | None = None, on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Stylize [H, W, 3] (float32 in [0, 1], or uint8 = x·255) -> the same shape and dtype, in [0, 1].
+    """Stylize [H, W, 3] (float in [0, 1], or uint8 = x·255) -> the same shape in [0, 1]: uint8 for
+    uint8, float32 for any float.
 
     ``options.max_size`` is not applied here (it is a resize on reading: see image.read_image).
-    Raises FastNSTError before running if the pass (or one tile) would need more than ``budget``
-    bytes (default: memory.default_budget()); the message names a --tile that fits.
+    Raises FastNSTError for anything else (check_image_array: float pixels outside [0, 1], bool or
+    int arrays), and before running if the pass (or one tile) would need more than ``budget`` bytes
+    (default: memory.default_budget()); the message names a --tile that fits.
     """
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise FastNSTError(f"expected an [H, W, 3] RGB image, got shape {tuple(image.shape)}")
+    check_stylizer(model)
+    check_image_array(image)
+    if not isinstance(options, StylizeOptions):
+        raise FastNSTError(f"options must be a StylizeOptions, got {type(options).__name__}")
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32, copy=False)  # float16/64 alike: the result is float32, tiled or not
     h, w = image.shape[:2]
     tiled = check_memory(model, h, w, options, budget)
 
@@ -144,9 +199,32 @@ def stylize_image(model: Stylizer, image: np.ndarray, options: StylizeOptions = 
 # Files
 
 
+def check_output_folder(path: Path) -> None:
+    """Refuse an output whose folder cannot be written: a file or a broken symlink where a folder
+    should be, or a nearest existing folder this process may not write into (missing folders are
+    created when the image is written). Cheap (stat and access calls): run before any work."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.is_dir():
+            break
+        if folder.is_symlink():
+            raise FastNSTError(f"{path}: cannot write it: {folder} is a broken symbolic link, not a folder")
+        if folder.exists():
+            raise FastNSTError(f"{path}: cannot write it: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):  # also false on a read-only file system, even for root
+        raise FastNSTError(f"{path}: cannot write it: no permission to write into {folder} (or it is read-only)")
+
+
+def as_path(value, name: str) -> Path:
+    """A str or os.PathLike argument as a Path; FastNSTError for anything else, and for "" (Path("") is ".")."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise FastNSTError(f"{name} must be a file path, got {type(value).__name__} {str(value)[:40]!r}")
+    return Path(value)
+
+
 def check_new_output(path: Path, inputs: Sequence[Path], existing: str = "refuse") -> None:
     """Refuse to write over an input, over a folder, and over an existing file where ``existing`` is
-    "refuse"; refuse a file name longer than the file system takes. Cheap: run before any work."""
+    "refuse"; refuse a file name longer than the file system takes, and a folder we cannot write
+    into (check_output_folder). Cheap: run before any work."""
     if existing not in EXISTING:
         raise FastNSTError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
     path = Path(path)
@@ -162,6 +240,7 @@ def check_new_output(path: Path, inputs: Sequence[Path], existing: str = "refuse
         raise FastNSTError(f"{path}: is a directory")
     if path.exists() and existing == "refuse":
         raise FastNSTError(f"{path}: already exists (pass --overwrite to replace it)")
+    check_output_folder(path)
 
 
 class Progress:
@@ -203,6 +282,7 @@ def stylize_files(model: Stylizer, inputs: Sequence[InputImage], outputs: Sequen
     is bad, else listed in ``failed``); a found one is skipped with a ``progress.warn``. Pass
     ``report`` to see how far a run got when it is interrupted (KeyboardInterrupt).
     """
+    check_stylizer(model)
     progress = progress or Progress()
     report = StylizeReport() if report is None else report
     budget = default_budget() if budget is None else budget
@@ -225,6 +305,7 @@ def stylize_files(model: Stylizer, inputs: Sequence[InputImage], outputs: Sequen
             report.skipped.append((item.path, str(e)))
             continue
         width, height = scaled_size(width, height, options.max_size)
+        check_output_size(out, width, height)  # fail now, not after the pass
         check_memory(model, height, width, options, budget)  # fail now, not after the other images
         todo.append((item, out))
 
@@ -271,8 +352,8 @@ def stylize_file(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLike
     FastNSTError if ``src`` is not a readable image, ``dst`` is ``src``, or ``dst`` exists and
     ``existing`` is "refuse" (the default).
     """
-    report = stylize_files(model, [InputImage(Path(src), True)], [Path(dst)], options, existing=existing,
-                           budget=budget, progress=progress)
+    report = stylize_files(model, [InputImage(as_path(src, "src"), True)], [as_path(dst, "dst")], options,
+                           existing=existing, budget=budget, progress=progress)
     if report.failed:
         raise FastNSTError(report.failed[0])
     return bool(report.written)
@@ -286,7 +367,7 @@ def stylize_folder(model: Stylizer, src: str | os.PathLike, dst: str | os.PathLi
 
     Files that are not readable images are skipped and listed in the report's ``skipped``.
     """
-    src, dst = Path(src), Path(dst)
+    src, dst = as_path(src, "src"), as_path(dst, "dst")
     if not src.is_dir():
         raise FastNSTError(f"{src}: not a folder")
     if src.resolve() == dst.resolve():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastnst.onnx_contract import MIN_SIZE
+from fastnst.onnx_contract import MAX_DOWNSAMPLES, MIN_SIZE
 
 
 class ConvLayer(nn.Sequential):
@@ -54,8 +54,6 @@ class UpsampleConv(nn.Sequential):
 # Departure from the paper (32): half the width, a quarter of the FLOPs, for the same losses at the
 # same training budget (BENCHMARKS.md, "Recipe decisions"). Width 32 is one flag away (--width 32).
 DEFAULT_WIDTH = 16
-# Each scale's 3x3 reflection pad needs 2 px there: 2^(downsamples+1) <= MIN_SIZE.
-MAX_DOWNSAMPLES = MIN_SIZE.bit_length() - 2
 
 
 class TransformerNet(nn.Module):

@@ -27,7 +27,10 @@ GOOD = {
     "cmyk.jpg": (20, 30), "exif_rotated.jpg": (30, 20), "one_pixel.png": (1, 1), "three_by_five.png": (3, 5),
     "with space é ü.jpg": (20, 30),
 }
-BAD = ["zero_bytes.jpg", "truncated.jpg", "text.jpg", "folder.jpg"]
+BAD = ["zero_bytes.jpg", "truncated.jpg", "text.jpg", "folder.jpg", "postscript.jpg"]
+# A PostScript file under a photo's name: Pillow's EPS plug-in would run Ghostscript on it.
+POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+              b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
 
 
 def make_corpus(folder: Path) -> Path:
@@ -53,7 +56,23 @@ def make_corpus(folder: Path) -> Path:
     (folder / "full.jpg").unlink()
     (folder / "text.jpg").write_text("this is a text file\n")
     (folder / "folder.jpg").mkdir()
+    (folder / "postscript.jpg").write_bytes(POSTSCRIPT)
     return folder
+
+
+@pytest.fixture
+def no_eps_plugin(monkeypatch) -> list:
+    """Records every file handed to Pillow's EPS plug-in (and stops it there); the list must stay empty."""
+    from PIL import EpsImagePlugin
+
+    handed = []
+
+    def refuse(self):
+        handed.append(self.fp)
+        raise SyntaxError("the EPS plug-in was asked to parse this file")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", refuse)
+    return handed
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +137,31 @@ def test_training_loader_skips_bad_files_and_survives_a_symlink_loop(corpus, tmp
         dm.setup("fit")
         batches = list(dm.train_dataloader())
     names = {p.name for p in dm.train_files + dm.val_files}
-    assert not names & {"zero_bytes.jpg", "text.jpg", "folder.jpg"}
+    assert not names & {"zero_bytes.jpg", "text.jpg", "folder.jpg", "postscript.jpg"}
     skipped = [w for w in caught if "skipped" in str(w.message)]
     # zero-byte and text files fail the header check; the truncated JPEG fails it or, if its header
     # survived, is replaced by another photo when it fails to decode
-    n_skipped = 2 + ("truncated.jpg" not in names)
+    n_skipped = 3 + ("truncated.jpg" not in names)
     assert len(skipped) == 1 and f"skipped {n_skipped} " in str(skipped[0].message)
     assert sum(len(b) for b in batches) == len(dm.train_files) // 3 * 3  # full batches (drop_last)
     assert all(b.shape[1:] == (3, 16, 16) and 0 <= b.min() and b.max() <= 1 for b in batches)
+
+
+def test_a_postscript_file_named_jpg_never_reaches_the_eps_plugin(corpus, tmp_path, capsys, no_eps_plugin):
+    """Formats are decided by content, and only the raster ones we mean to read are tried."""
+    from fastnst.data import readable_images
+
+    postscript = corpus / "postscript.jpg"
+    assert stylize_main([str(tiny_models().onnx), str(postscript), "-o", str(tmp_path / "o.png")]) == 2
+    assert "not an image in a format fastnst reads" in one_line_error(capsys.readouterr().err)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(POSTSCRIPT)
+    (folder / "ok.png").symlink_to(corpus / "alpha.png")
+    assert stylize_main([str(tiny_models().onnx), str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert "x.jpg: not an image" in capsys.readouterr().err
+    assert readable_images([postscript, corpus / "alpha.png"]) == ([corpus / "alpha.png"], [postscript])
+    assert no_eps_plugin == []
 
 
 @pytest.mark.slow

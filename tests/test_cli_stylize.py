@@ -119,10 +119,11 @@ def test_glob_inputs(tmp_path, capsys):
 
 
 def test_never_overwrites_an_input(tmp_path, capsys):
-    src = tmp_path / "photo.png"
+    src, other = tmp_path / "photo.png", tmp_path / "other.png"
     pixels = write_photo(src, 30, 30)
-    for out in (src, tmp_path):  # the file itself, and its own folder as output folder
-        assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--overwrite"]) == 2
+    write_photo(other, 20, 20)
+    for inputs, out in (([src], src), ([src, other], tmp_path)):  # the file itself; their own folder
+        assert stylize_main([str(tiny_models().onnx), *map(str, inputs), "-o", str(out), "--overwrite"]) == 2
         assert "overwrite an input" in _one_line_error(capsys.readouterr().err)
     assert np.array_equal(np.asarray(Image.open(src)), pixels)
 
@@ -208,6 +209,32 @@ def test_huge_image_without_tile_fails_early_and_suggests_one(tmp_path, capsys):
     argv = [str(tiny_models().onnx), str(tmp_path / "in"), "-o", str(out), "--max-memory", "0.02", "--tile", tile]
     assert stylize_main(argv) == 0
     assert Image.open(out / "b_big.png").size == (400, 300)
+
+
+def test_a_1x100000_image_is_refused_when_its_padded_pass_does_not_fit(tmp_path, capsys):
+    """It runs as 16x100000: ~680 MiB with the tiny model, though 1x100000 px would be ~43 MiB."""
+    src = tmp_path / "thin.png"
+    Image.new("RGB", (100000, 1), (120, 60, 30)).save(src)
+    out = tmp_path / "out.png"
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(out), "--max-memory", "0.1"]) == 2
+    assert "run it in tiles: --tile" in _one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, side", [("out.webp", 16384), ("out.jpg", 65501)])
+def test_an_image_too_large_for_the_output_format_is_refused_before_the_pass(tmp_path, capsys, monkeypatch, name,
+                                                                            side):
+    def no_pass(*args, **kwargs):
+        raise AssertionError("stylized before the output format's size limit was checked")
+
+    monkeypatch.setattr("fastnst.runtime.stylize_image", no_pass)
+    src = tmp_path / "wide.png"
+    Image.new("RGB", (side, 1)).save(src)
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / name)]) == 2
+    assert f"at most {side - 1} px on a side" in _one_line_error(capsys.readouterr().err)
+    monkeypatch.undo()
+    assert stylize_main([str(tiny_models().onnx), str(src), "-o", str(tmp_path / name), "--max-size", "1000"]) == 0
+    assert image_size(tmp_path / name) == (1000, 1)
 
 
 def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
@@ -376,6 +403,85 @@ def test_sigterm_mid_folder_removes_the_temp_file_and_skip_existing_finishes(tmp
     assert (out / "0.png").stat().st_mtime_ns == first, "an existing output is left alone"
 
 
+def endless_model(path: Path) -> Path:
+    """A model with the fastnst contract that never finishes: a Loop of 2^62 iterations around the image."""
+    import onnx
+    from onnx import TensorProto
+    from onnx.helper import make_graph, make_model, make_node, make_opsetid, make_tensor, make_tensor_value_info
+
+    body = make_graph([make_node("Identity", ["cond_in"], ["cond_out"]), make_node("Identity", ["x_in"], ["x_out"])],
+                      "body", [make_tensor_value_info("i", TensorProto.INT64, []),
+                               make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                               make_tensor_value_info("x_in", TensorProto.FLOAT, None)],
+                      [make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                       make_tensor_value_info("x_out", TensorProto.FLOAT, None)])
+    graph = make_graph([make_node("Loop", ["n", "cond", "image"], ["stylized"], body=body)], "endless",
+                       [make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                       [make_tensor_value_info("stylized", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                       [make_tensor("n", TensorProto.INT64, [], [2**62]), make_tensor("cond", TensorProto.BOOL, [], [True])])
+    model = make_model(graph, opset_imports=[make_opsetid("", 18)], ir_version=8)
+    onnx.helper.set_model_props(model, {"fastnst.format": "fastnst-transformer/1"})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_run_inside_onnxruntime_within_seconds(tmp_path, signum):
+    """The model never finishes; the signal lands once the run has started (a marker file says so)."""
+    model, src, out, started = endless_model(tmp_path / "endless.onnx"), tmp_path / "in.png", tmp_path / "out.png", \
+        tmp_path / "started"
+    write_photo(src, 20, 20)
+    code = ("import sys; from pathlib import Path; import fastnst.onnx_stylizer as s\n"
+            "run = s.OnnxStylizer.__call__\n"
+            f"s.OnnxStylizer.__call__ = lambda *a: (Path({str(started)!r}).touch(), run(*a))[1]\n"
+            "from fastnst.cli import main\n"
+            f"sys.exit(main(['stylize', {str(model)!r}, {str(src)!r}, '-o', {str(out)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), process.communicate(timeout=10)
+        time.sleep(0.5)  # well inside session.run now
+        process.send_signal(signum)
+        sent = time.monotonic()
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert took < 5, f"took {took:.1f}s to honour the signal"  # a generous bound: ~0.1 s here
+    assert err.strip() == "interrupted: wrote 0 of 1 image(s)", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["endless.onnx", "in.png", "started"]  # no output
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling symlink", "read-only"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_model_is_loaded(tmp_path, capsys, monkeypatch,
+                                                                                     kind):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output folder was checked")
+
+    blocker = tmp_path / "blocker"
+    if kind == "file":
+        blocker.write_text("a file where a folder should be")
+    elif kind == "dangling symlink":
+        blocker.symlink_to(tmp_path / "gone")
+    else:
+        blocker.mkdir()
+        blocker.chmod(0o555)
+        if os.access(blocker, os.W_OK):
+            pytest.skip("root writes into a mode 555 folder: chmod cannot make it read-only here")
+    write_photo(tmp_path / "in.png", 20, 20)
+    monkeypatch.setattr("fastnst.cli.stylize.open_model", no_model)
+    for out in (blocker / "out.png", blocker / "sub" / "out.png", blocker / "folder/"):
+        assert stylize_main([str(tiny_models().onnx), str(tmp_path / "in.png"), "-o", str(out)]) == 2
+        line = one_line_error(capsys.readouterr().err)
+        assert f"cannot write it: {blocker}" in line and "appeared" not in line, line
+    blocker.chmod(0o755) if kind == "read-only" else None
+
+
 def test_an_output_written_by_another_process_meanwhile_is_kept(tmp_path, capsys, monkeypatch):
     """The existence check passes, then another writer creates the file before our rename."""
     import fastnst.runtime
@@ -421,3 +527,71 @@ def test_without_an_output_one_photo_is_written_beside_the_working_folder_named_
     assert stylize_main([str(tiny_models().onnx), "photos"]) == 2
     assert "-o FOLDER" in one_line_error(capsys.readouterr().err)
 
+
+
+def test_one_photo_into_a_folder_is_named_for_the_style_so_a_second_style_fits_beside_it(tmp_path, capsys):
+    write_photo(tmp_path / "cat.jpg", 20, 24)
+    other = tmp_path / "other_style.onnx"
+    shutil.copy(tiny_models().onnx, other)
+    for model in (tiny_models().onnx, other):
+        assert stylize_main([str(model), str(tmp_path / "cat.jpg"), "-o", str(tmp_path / "out") + "/"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cat_other_style.jpg", "cat_tiny.jpg"]
+    assert "to " + str(tmp_path / "out" / "cat_other_style.jpg") in capsys.readouterr().out
+
+
+def test_several_photos_without_an_output_are_written_beside_each_photo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "a" / "cat.jpg", 20, 24)
+    write_photo(tmp_path / "b" / "dog.png", 16, 18)
+    assert stylize_main([str(tiny_models().onnx), "a/cat.jpg", "b/dog.png"]) == 0
+    assert "wrote 2 image(s) beside their photos" in capsys.readouterr().out
+    assert image_size(tmp_path / "a" / "cat_tiny.jpg") == (24, 20) and image_size(tmp_path / "b" / "dog_tiny.png")
+    assert stylize_main([str(tiny_models().onnx), "a/cat.jpg", "b/dog.png"]) == 2, "existing results are kept"
+    assert "already exists" in one_line_error(capsys.readouterr().err)
+
+
+def test_swapped_arguments_say_which_command_was_meant(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_photo(tmp_path / "photo.jpg", 20, 20)
+    assert stylize_main(["photo.jpg", "mosaic"]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "the first argument is the style/model; did you mean `fastnst stylize mosaic photo.jpg`?" in line, line
+    assert "could run code" not in line and not list(tmp_path.glob("*mosaic*"))
+
+
+@pytest.mark.parametrize("typed, meant", [("starry-night", "starry_night"), ("Mosaic", "mosaic"),
+                                          ("mosiac", "mosaic"), ("the scream", "the_scream")])
+def test_a_misspelt_style_gets_a_did_you_mean(tmp_path, capsys, typed, meant):
+    write_photo(tmp_path / "photo.jpg", 20, 20)
+    assert stylize_main([typed, str(tmp_path / "photo.jpg")]) == 2
+    assert one_line_error(capsys.readouterr().err).endswith(f"; did you mean {meant}?")
+
+
+def test_a_run_folder_stylizes_with_the_run_s_model(tmp_path, capsys):
+    run = tmp_path / "runs" / "mosaic-1"
+    run.mkdir(parents=True)
+    write_photo(tmp_path / "photo.png", 20, 24)
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "no model in it" in one_line_error(capsys.readouterr().err)
+    shutil.copy(tiny_models().pt, run / "transformer.pt")
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "pt.png")]) == 0
+    shutil.copy(tiny_models().onnx, run / "mosaic.onnx")
+    assert stylize_main([str(run), str(tmp_path / "photo.png"), "-o", str(tmp_path / "out") + "/"]) == 0
+    assert image_size(tmp_path / "out" / "photo_mosaic.png") == (24, 20)
+
+
+def test_help_says_that_missing_output_folders_are_created(capsys):
+    assert stylize_main(["--help"]) == 0
+    assert "missing folders are created" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_file_name_that_is_not_utf8_prints_under_pythonioencoding_utf8(tmp_path):
+    """os.fsdecode gives it surrogates, which a strict UTF-8 stdout refused, after the image was written."""
+    name = os.fsdecode(b"caf\xe9.png")
+    write_photo(tmp_path / name, 20, 20)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8"}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "stylize.py"), str(tiny_models().onnx), name],
+                            cwd=tmp_path, env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"wrote 1 image(s) to caf\\udce9_tiny.png\n"
+    assert (tmp_path / os.fsdecode(b"caf\xe9_tiny.png")).is_file()

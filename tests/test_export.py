@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -116,7 +117,7 @@ def test_export_cli_bad_model_is_one_line_error(tmp_path, capsys, content):
     assert export_main([str(model)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert not (tmp_path / "transformer.onnx").exists()
+    assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_export_cli_refuses_onnx_input(tmp_path, capsys):
@@ -170,7 +171,7 @@ def test_export_refuses_nan_weights_and_non_finite_outputs(tmp_path, capsys):
     save_transformer(nan_net, tmp_path / "transformer.pt", META)
     assert export_main([str(tmp_path / "transformer.pt")]) == 2
     assert "not finite" in one_line_error(capsys.readouterr().err)
-    assert not (tmp_path / "transformer.onnx").exists()
+    assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_a_net_with_three_downsamples_round_trips_through_pt_and_onnx(tmp_path):
@@ -190,3 +191,22 @@ def test_a_net_with_three_downsamples_round_trips_through_pt_and_onnx(tmp_path):
     (y,) = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"image": x.numpy()})
     assert y.shape == (1, 3, 37, 21)
     assert np.abs(y - loaded(x).detach().numpy()).max() <= 1e-3
+
+
+def test_export_names_its_output_for_the_style_as_training_does(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_models().pt, run / "transformer.pt")
+    assert export_main([str(run / "transformer.pt")]) == 0
+    assert f"wrote {run / 'tiny-test-style.onnx'} (tiny-test-style;" in capsys.readouterr().out
+    assert sorted(p.name for p in run.iterdir()) == ["tiny-test-style.onnx", "transformer.pt"]
+
+
+def test_the_style_shown_is_a_shipped_model_s_file_name_and_never_a_path(tmp_path):
+    """The shipped the_scream, udnie and wave record the image they were trained on (*_lengstrom)."""
+    from fastnst.models import shipped_dir, style_label
+
+    assert style_label(shipped_dir() / "the_scream.pt", {"style_name": "the_scream_lengstrom"}) == "the_scream"
+    assert style_label(tmp_path / "transformer.pt", {"style_name": "mosaic"}) == "mosaic"
+    for hostile in ("../../escape", "", None, ["a"], ".hidden"):
+        assert style_label(tmp_path / "transformer.pt", {"style_name": hostile}) == "transformer"

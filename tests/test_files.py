@@ -91,3 +91,13 @@ def test_remove_temp_files_takes_what_a_killed_write_left_and_nothing_else(tmp_p
     assert remove_temp_files(tmp_path) == [left]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
     assert remove_temp_files(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling symlink"])
+def test_a_file_where_the_folder_should_be_is_not_reported_as_an_existing_output(tmp_path, kind):
+    """mkdir's FileExistsError would read as "the output appeared meanwhile" (files._publish_new's)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x") if kind == "file" else blocker.symlink_to(tmp_path / "gone")
+    with pytest.raises(NotADirectoryError):
+        with atomic_write(blocker / "out.bin", replace=False) as f:
+            f.write(b"never")

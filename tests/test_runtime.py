@@ -93,6 +93,56 @@ def _identity_model(path: Path, input_name: str = "x", output_name: str = "y", f
     return path
 
 
+def fastnst_graph(path: Path, nodes: list, initializers: tuple = ()) -> Path:
+    """An ONNX file with the fastnst contract's names, ranks and format key around ``nodes`` (image -> stylized)."""
+    graph = onnx.helper.make_graph(
+        nodes, "g", [onnx.helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [onnx.helper.make_tensor_value_info("stylized", onnx.TensorProto.FLOAT, ["N", "C", "H2", "W2"])],
+        list(initializers))
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=8)
+    onnx.helper.set_model_props(model, {"fastnst.format": "fastnst-transformer/1"})
+    onnx.save(model, path)
+    return path
+
+
+def _ints(name: str, values: list[int]):
+    return onnx.helper.make_tensor(name, onnx.TensorProto.INT64, [len(values)], values)
+
+
+WRONG_SHAPES = {  # models that keep the contract's names and ranks, but not its shapes
+    "stride-2 slice": ([onnx.helper.make_node("Slice", ["image", "s", "e", "a", "t"], ["stylized"])],
+                       (_ints("s", [0, 0]), _ints("e", [2**62, 2**62]), _ints("a", [2, 3]), _ints("t", [2, 2]))),
+    "H and W swapped": ([onnx.helper.make_node("Transpose", ["image"], ["stylized"], perm=[0, 1, 3, 2])], ()),
+    "6 channels": ([onnx.helper.make_node("Concat", ["image", "image"], ["stylized"], axis=1)], ()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_SHAPES))
+def test_a_model_whose_output_has_another_shape_is_refused_not_written(tmp_path, kind, capsys):
+    from conftest import one_line_error
+
+    from fastnst.cli.stylize import stylize_main
+
+    model = fastnst_graph(tmp_path / "m.onnx", *WRONG_SHAPES[kind])
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    write_photo(src, 96, 64)
+    assert stylize_main([str(model), str(src), "-o", str(out)]) == 2
+    assert "a style model must return its input's shape" in one_line_error(capsys.readouterr().err)
+    assert not out.exists()
+    for options in (StylizeOptions(tile=64), StylizeOptions(strength=0.5), StylizeOptions(preserve_color=True)):
+        with pytest.raises(FastNSTError, match="input's shape"):  # one check for every path
+            stylize_image(OnnxStylizer(model), photo(40, 150), options)
+
+
+def test_a_model_that_fails_while_running_is_one_line(tmp_path):
+    """onnxruntime's own exception types (a Reshape to an impossible shape here) become FastNSTError."""
+    model = fastnst_graph(tmp_path / "m.onnx", [onnx.helper.make_node("Reshape", ["image", "shape"], ["stylized"])],
+                          (_ints("shape", [1, 3, 7, 7]),))
+    with pytest.raises(FastNSTError, match="the model failed while running") as info:
+        stylize_image(OnnxStylizer(model), photo(20, 20))
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "other-names", "no-format-key"])
 def test_bad_model_files_give_a_clear_one_line_error(tmp_path, kind):
     path = tmp_path / "model.onnx"
@@ -178,6 +228,17 @@ def test_too_big_for_memory_fails_before_running_and_names_a_tile():
         stylize_image(Exploding(), np.zeros((1000, 1000, 3), np.uint8), budget=200 * 200 * 1000)
 
 
+def test_the_memory_estimate_is_for_the_padded_size_the_pass_runs_at():
+    """A 1x100000 image runs as 16x100000 (MIN_SIZE edge padding): 16x the pixels of its own size."""
+    from fastnst.memory import check_forward_fits, padded_size
+
+    assert padded_size(1, 100000) == (16, 100000) and padded_size(97, 131) == (104, 136)
+    per_pixel = 768
+    check_forward_fits(1, 100000, per_pixel, 16 * 100000 * per_pixel, tiled=False)
+    with pytest.raises(FastNSTError, match="--tile"):
+        check_forward_fits(1, 100000, per_pixel, 16 * 100000 * per_pixel - 1, tiled=False)
+
+
 def test_tile_makes_a_too_big_image_fit():
     model = OnnxStylizer(tiny_models().onnx)
     image = (photo(150, 200) * 255).astype(np.uint8)
@@ -261,3 +322,36 @@ def test_a_model_that_outputs_nan_or_inf_is_an_error_not_a_black_image(bad):
         stylize_image(Broken(), photo(20, 30), StylizeOptions())
     with pytest.raises(FastNSTError, match="not finite"):
         stylize_image(Broken(), (photo(80, 80) * 255).astype(np.uint8), StylizeOptions(tile=64))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: open_model(None), "the model must be a shipped style's name or a model file's path"),
+    (lambda: open_model(""), "the model must be"),
+    (lambda: open_model(tiny_models().onnx, device="banana"), "--device banana: not a device"),
+    (lambda: open_model(tiny_models().onnx, precision="fp16"), "precision must be one of auto, fp32, bf16"),
+    (lambda: open_model(REPO / "README.md"), "not a model file"),
+    (lambda: StylizeOptions(strength="0.5"), "strength must be a number, got str"),
+    (lambda: StylizeOptions(strength=True), "strength must be a number"),
+    (lambda: StylizeOptions(tile=256.0), "tile must be a whole number or None"),
+    (lambda: StylizeOptions(preserve_color="no"), "preserve_color must be True or False"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), None), "image must be a numpy array"),
+    (lambda: stylize_image(None, photo(20, 20)), "model must be a stylizer"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), photo(20, 20).astype(np.float64) * 255),
+     r"a float image must be in \[0, 1\], this one spans \[\S+, 255\] \(0..255 pixels"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), photo(20, 20) > 0.5), "uint8 .0..255. or float"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), np.zeros((0, 5, 3), np.uint8)), "expected an"),
+    (lambda: stylize_image(OnnxStylizer(tiny_models().onnx), np.full((20, 20, 3), np.nan)), "must be in"),
+    (lambda: stylize_file(OnnxStylizer(tiny_models().onnx), None, "out.png"), "src must be a file path"),
+])
+def test_the_python_api_refuses_wrong_types_and_values_in_one_line(call, message):
+    with pytest.raises(FastNSTError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_float64_images_in_0_1_are_stylized_as_float32_whole_and_tiled():
+    model = OnnxStylizer(tiny_models().onnx)
+    image = photo(40, 90).astype(np.float64)
+    for options in (StylizeOptions(), StylizeOptions(tile=64)):
+        out = stylize_image(model, image, options)
+        assert out.dtype == np.float32 and out.shape == image.shape

@@ -128,13 +128,15 @@ def test_an_unknown_style_name_lists_the_shipped_ones(tmp_path, shipped, capsys)
 
 
 def test_a_shipped_style_runs_its_fastest_variant(shipped, monkeypatch):
-    """bf16 wanted (and native, for auto) -> the PyTorch twin; fp32 -> onnxruntime, the faster fp32 path."""
+    """Per call, onnxruntime: importing torch alone takes longer than the ONNX pass on a photo. The
+    PyTorch twin for bf16 or a GPU asked for by name; a file is taken as given."""
     assert resolve_model(Path("tiny"), "bf16") == shipped / "tiny.onnx"  # no twin shipped: ONNX
     shutil.copy(tiny_models().pt, shipped / "tiny.pt")
     assert resolve_model(Path("tiny"), "bf16") == shipped / "tiny.pt"
     assert resolve_model(Path("tiny"), "fp32") == shipped / "tiny.onnx"
-    monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": False)
+    monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": True)  # even with native bf16
     assert resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.onnx"
-    monkeypatch.setattr("fastnst.stylize.native_bf16", lambda device="cpu": True)
-    assert resolve_model(Path("tiny"), "auto", "cpu") == shipped / "tiny.pt"
+    assert resolve_model(Path("tiny"), "auto", "auto") == shipped / "tiny.onnx"
+    assert resolve_model(Path("tiny"), "auto", "cuda") == shipped / "tiny.pt"
+    assert resolve_model(Path("tiny"), "fp32", "cuda:1") == shipped / "tiny.pt"
     assert resolve_model(tiny_models().onnx, "bf16") == tiny_models().onnx  # a file is taken as given

@@ -80,6 +80,7 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
     handler explicitly: a process started from a background job of a non-interactive shell
     (``cmd &`` in a script, nohup) inherits SIGINT *ignored*, and Python then installs none.
     """
+    printable_streams()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a parse error already printed as one line
@@ -112,6 +113,17 @@ def run_main(main: Callable[[argparse.Namespace], int | None], parser: argparse.
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def printable_streams() -> None:
+    """Let stdout and stderr print any file name: one that is not valid UTF-8 (os.fsdecode's
+    surrogates) raised UnicodeEncodeError under PYTHONIOENCODING=utf-8, after the work was done.
+    Such characters print as backslash escapes (\\udce9), as Python's stderr does by default."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (a test's capture, a pipe wrapper)
+            pass
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastnst.cli.common import base_parser, output_path, positive_float, run_main
 from fastnst.errors import FastNSTError
-from fastnst.models import open_model, resolve_model, shipped_styles
+from fastnst.models import MODEL_SUFFIXES, open_model, resolve_model, shipped_styles
 from fastnst.runtime import Progress, StylizeOptions, StylizeReport, check_new_output, stylize_files
 
 
@@ -27,15 +27,18 @@ def stylize_parser(prog: str | None = None) -> argparse.ArgumentParser:
                 "replaced only with --overwrite, even one another process writes meanwhile. Interrupted "
                 "(Ctrl-C, SIGTERM), it says how many images it wrote; rerun with --skip-existing to do the rest.")
     p.add_argument("model", type=Path,
-                   help="a shipped style's name (" + ", ".join(shipped_styles()) + "), "
-                        "or a model file: exported .onnx, training .ckpt or transformer.pt")
+                   help="a shipped style's name (" + ", ".join(shipped_styles()) + "), a training run's folder "
+                        "(its <style>.onnx or transformer.pt), or a model file: exported .onnx, training .ckpt "
+                        "or transformer.pt")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image or video files, folders (the images and videos directly in them) or quoted glob "
                         "patterns; videos need the [video] extra")
     p.add_argument("-o", "--output", type=output_path, default=None,
-                   help="output image (one input) or folder (created; results keep the input file names, "
-                        "as .png where that format cannot be written or would lose colours: GIF, ICO); "
-                        "unset, for one input file: <photo>_<style>.<ext> in the current folder")
+                   help="output image (one input) or folder (a path ending in / or without an extension): "
+                        "missing folders are created. In a folder, one photo's result is <photo>_<style>.<ext>; "
+                        "a folder's or several photos' keep the input file names (as .png where that format "
+                        "cannot be written or would lose colours: GIF, ICO). Unset: <photo>_<style>.<ext>, in "
+                        "the current folder for one photo, beside each photo for several")
     p.add_argument("--max-size", type=int, default=StylizeOptions.max_size, metavar="PX",
                    help="shrink so the longer side is at most this; unset: keep the size")
     p.add_argument("--preserve-color", action="store_true", default=StylizeOptions.preserve_color,
@@ -50,11 +53,14 @@ def stylize_parser(prog: str | None = None) -> argparse.ArgumentParser:
     existing.add_argument("--skip-existing", action="store_true",
                           help="leave existing output files as they are and stylize only the others "
                                "(e.g. to finish an interrupted folder run)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda: for .ckpt/.pt models (.onnx runs on CPU)")
+    p.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda or cuda:N: for .ckpt/.pt models (.onnx runs on CPU); naming a GPU runs a "
+                        "shipped style's (or a run's) .pt twin there")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 for .pt/.ckpt models where the hardware has native bf16 (a shipped style then "
-                        "runs its .pt twin where PyTorch is installed: the fastest variant, see BENCHMARKS.md), "
-                        "else fp32. .onnx is fp32 only")
+                   help="auto: a shipped style (or a run's folder) runs its .onnx through onnxruntime, the fastest "
+                        "per call on a CPU (importing PyTorch alone takes longer than the pass); .pt/.ckpt models "
+                        "run in bf16 where the hardware has native bf16, else fp32. bf16: the .pt twin in bf16. "
+                        ".onnx is fp32 only")
     p.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
                    help="memory one forward pass may use; bigger images need --tile "
                         "(unset: fastnst.memory.MEMORY_FRACTION of the available memory)")
@@ -105,9 +111,35 @@ class BarProgress(Progress):
             self.bar.close()
 
 
+def check_model_first(model: Path, inputs: Sequence[str]) -> None:
+    """Refuse an image given as the model (arguments swapped: ``stylize photo.jpg mosaic``), with the
+    command meant where an input names a model."""
+    from fastnst.image import is_image_name
+
+    if not is_image_name(model):
+        return
+    styles = [i for i in inputs if i in shipped_styles() or Path(i).suffix.lower() in MODEL_SUFFIXES]
+    photos = [i for i in inputs if i not in styles] + [str(model)]
+    hint = (f"; did you mean `fastnst stylize {styles[0]} {' '.join(photos)}`?" if len(styles) == 1
+            else " (a shipped style's name, a run's folder or a model file)")
+    raise FastNSTError(f"{model}: is an image; the first argument is the style/model{hint}")
+
+
+def plan(args: argparse.Namespace, inputs: list, style: str) -> list[Path]:
+    """The output path of each input (inputs.py's policy): -o FILE, -o FOLDER, or none given."""
+    from fastnst.inputs import output_is_folder, plan_outputs, plan_styled_outputs
+
+    if args.output is None:
+        return plan_styled_outputs(inputs, style, Path(".") if len(inputs) == 1 else None)
+    folder = output_is_folder(args.output)
+    if folder and len(inputs) == 1 and inputs[0].explicit:
+        return plan_styled_outputs(inputs, style, args.output)
+    return plan_outputs(inputs, args.output, folder)
+
+
 def stylize_command(args: argparse.Namespace) -> int:
     from fastnst.cli.video import has_videos, stylize_with_videos
-    from fastnst.inputs import expand_inputs, output_is_folder, output_name, plan_outputs
+    from fastnst.inputs import expand_inputs, output_is_folder
     from fastnst.memory import TILE_STEP, default_budget, largest_tile
 
     # Everything cheap first: options, inputs, outputs, then the model; stylize_files checks every
@@ -116,15 +148,13 @@ def stylize_command(args: argparse.Namespace) -> int:
                              tile=args.tile)
     existing = "replace" if args.overwrite else "skip" if args.skip_existing else "refuse"
     budget = default_budget() if args.max_memory is None else int(args.max_memory * 2**30)
+    check_model_first(args.model, args.inputs)
     model_path = resolve_model(args.model, args.precision, args.device)
     inputs = expand_inputs(args.inputs)
-    if args.output is None:
-        if len(inputs) != 1 or not inputs[0].explicit:
-            raise FastNSTError("several inputs (or a folder or glob) need an output folder: give -o FOLDER")
-        args.output = Path(Path(output_name(inputs[0].path)).stem + f"_{model_path.stem}"
-                           + Path(output_name(inputs[0].path)).suffix)
-    folder = output_is_folder(args.output)
-    outputs = plan_outputs(inputs, args.output, folder)
+    outputs = plan(args, inputs, model_path.stem)
+    several = len(outputs) > 1
+    where = (f" to {outputs[0]}" if not several else f" to {args.output}" if args.output is not None
+             else " beside their photos")
     for out in outputs:
         check_new_output(out, [i.path for i in inputs] + [model_path], existing)
     model = open_model(model_path, device=args.device, precision=args.precision)
@@ -134,7 +164,8 @@ def stylize_command(args: argparse.Namespace) -> int:
 
     if has_videos(inputs):  # videos stream through fastnst.video frame by frame: cli/video.py
         return stylize_with_videos(model, inputs, outputs, options, existing=existing, budget=budget,
-                                   protect=[model_path], output=args.output, folder=folder)
+                                   protect=[model_path], output=args.output,
+                                   folder=args.output is not None and output_is_folder(args.output))
 
     report, progress = StylizeReport(), BarProgress()
     try:
@@ -144,12 +175,12 @@ def stylize_command(args: argparse.Namespace) -> int:
         # atomic_write has removed the image being written; say what is done and how to finish.
         written = len(report.written)
         raise KeyboardInterrupt(f"interrupted: wrote {written} of {report.total} image(s)"
-                                + (f" to {args.output}" if written else "")
-                                + ("; rerun with --skip-existing to do the rest" if folder else "")) from None
+                                + (where if written else "")
+                                + ("; rerun with --skip-existing to do the rest" if several else "")) from None
     finally:
         progress.close()
 
-    message = f"wrote {len(report.written)} image(s)" + (f" to {args.output}" if report.written else "")
+    message = f"wrote {len(report.written)} image(s)" + (where if report.written else "")
     if report.kept:
         message += f"; kept {len(report.kept)} existing output(s)"
     if report.skipped:
