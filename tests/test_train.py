@@ -822,3 +822,11 @@ def test_a_fresh_run_folder_holding_only_a_killed_saves_temp_file_is_used_and_cl
 def test_a_run_shorter_than_val_every_still_leaves_a_sample_grid(setup):
     assert train_main(base_args(setup, "short", **{"max-steps": 1, "val-every": 100})) == 0
     assert [p.name for p in (setup / "short" / "samples").glob("*.png")] == ["step0000001.png"]
+
+
+def test_lightnings_hardware_lines_and_adverts_stay_off_the_console(setup, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    assert train_main(base_args(setup, "quiet", **{"max-steps": 1})) == 0
+    said = capsys.readouterr().err + "".join(r.getMessage() for r in caplog.records)
+    assert "training into" in said and "GPU available" not in said and "TPU available" not in said
+    assert "Tip" not in said

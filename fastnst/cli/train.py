@@ -127,13 +127,20 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# Lightning's info lines that say nothing about this run: hardware a CPU run does not use, adverts.
+LIGHTNING_NOISE = ("GPU available", "TPU available", "HPU available", "\N{ELECTRIC LIGHT BULB} Tip")
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(LIGHTNING_NOISE)
+
+
 def quiet_lightning() -> None:
-    """Lightning's info lines (GPU/TPU availability, tips) say nothing about this run: warnings
-    only, unless the caller has set the level itself."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+    """Drop LIGHTNING_NOISE from Lightning's console log (its warnings and other lines stay)."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
         log = logging.getLogger(name)
-        if log.level == logging.NOTSET:
-            log.setLevel(logging.WARNING)
+        if _not_noise not in log.filters:
+            log.addFilter(_not_noise)
 
 
 def train_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
