@@ -85,7 +85,7 @@ def score_models(runners: dict, style: Path, content_dir: Path, photos: list[str
     {photo: [photo image, output of each model]} for the first ``keep`` photos ([H, W, 3] float)."""
     painting = load_image(style, size, upscale=True)
     scorer = Scorer(to_tensor(painting), vgg_weights)
-    painting_colours = colour_quantiles(np.asarray(painting, dtype=np.float32) / 255)
+    painting_colours = colour_quantiles(painting)  # load_image: float [H, W, 3] in [0, 1]
     scores: dict[str, dict] = {"photo": {}} | {k: {} for k in runners}
     images: dict[str, list[np.ndarray]] = {}
     for i, name in enumerate(photos):

@@ -112,8 +112,16 @@ def test_palette_is_one_for_the_photo_zero_for_the_paintings_colours_and_blind_t
     assert palette(np.full_like(photo, 0.5), photo, painting) < 1.0 < palette(1 - painting, photo, painting)
 
 
-def test_the_scorer_reports_palette_one_for_the_photo(setup):
-    scores, _ = score.score_models({"identity": lambda x: x}, setup / "style.png", setup, ["p0.png"],
-                                   str(setup / "vgg.pth"), size=40)
+def test_the_scorer_reports_palette_one_for_the_photo_and_near_zero_for_the_paintings_pixels(setup):
+    from fastnst.image import load_image
+
+    painting = load_image(setup / "style.png", 40, upscale=True).transpose(2, 0, 1)[None]  # [1, 3, 40, 40]
+
+    def paint(x):  # the painting's own pixels, cropped to the photo's shape
+        return painting[..., : x.shape[2], : x.shape[3]].copy()
+
+    scores, _ = score.score_models({"identity": lambda x: x, "painting": paint}, setup / "style.png", setup,
+                                   ["p0.png"], str(setup / "vgg.pth"), size=40)
     assert scores["photo"]["p0.png"]["palette"] == 1.0
     assert scores["identity"]["p0.png"]["palette"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["painting"]["p0.png"]["palette"] < 0.3
