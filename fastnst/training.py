@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import datetime
 import hashlib
 import os
@@ -272,6 +273,11 @@ def _fit(trainer, model, data, ckpt_path: Path | None, run_dir: Path, ckpt_dir: 
     except TrainingDataGone as e:  # raised in a DataLoader worker: its message carries the worker's traceback
         raise FastNSTError(f"{str(e).splitlines()[0]} at step {trainer.global_step}; "
                            f"{describe_last_checkpoint(ckpt_dir / 'last.ckpt', run_dir)}") from None
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise FastNSTError(f"the disk holding {run_dir} is full (writing at step {trainer.global_step}); free some "
+                           f"space, then: {describe_last_checkpoint(ckpt_dir / 'last.ckpt', run_dir)}") from None
 
     # The periodic checkpoints fire every N steps; make last.ckpt the final state, so a later
     # resume with more max_steps continues from where training really stopped. weights_only=False:

@@ -830,3 +830,17 @@ def test_lightnings_hardware_lines_and_adverts_stay_off_the_console(setup, capsy
     said = capsys.readouterr().err + "".join(r.getMessage() for r in caplog.records)
     assert "training into" in said and "GPU available" not in said and "TPU available" not in said
     assert "Tip" not in said
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_that_says_how_to_resume(setup, capsys, monkeypatch):
+    import errno
+
+    import fastnst.callbacks
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fastnst.callbacks, "atomic_torch_save", full)
+    assert train_main(base_args(setup, "full", **{"max-steps": 4})) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "is full" in line and "no checkpoint had been saved yet" in line
