@@ -180,16 +180,22 @@ def stylize_command(args: argparse.Namespace) -> int:
     finally:
         progress.close()
 
-    message = f"wrote {len(report.written)} image(s)" + (where if report.written else "")
+    return report_outcome(report, f"wrote {len(report.written)} image(s)" + (where if report.written else ""),
+                          "readable images", "images")
+
+
+def report_outcome(report: StylizeReport, message: str, readable: str, files: str) -> int:
+    """Print ``message`` with what was kept and skipped (files that are not ``readable``); one
+    FastNSTError for what failed (``files`` names them), else exit status 0."""
     if report.kept:
         message += f"; kept {len(report.kept)} existing output(s)"
     if report.skipped:
-        message += f"; skipped {len(report.skipped)} file(s) that are not readable images"
+        message += f"; skipped {len(report.skipped)} file(s) that are not {readable}"
     print(message)
     if len(report.failed) == 1:
         raise FastNSTError(report.failed[0])
     if report.failed:
-        raise FastNSTError(f"{len(report.failed)} images failed: " + "; ".join(report.failed))
+        raise FastNSTError(f"{len(report.failed)} {files} failed: " + "; ".join(report.failed))
     return 0
 
 

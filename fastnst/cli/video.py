@@ -111,15 +111,8 @@ def stylize_with_videos(model: Stylizer, inputs: Sequence[InputImage], outputs: 
         progress.close()
         bar.close()
 
+    from fastnst.cli.stylize import report_outcome
+
     message = (f"wrote {len(report.written) - len(written_videos)} image(s) and " if images else "wrote ") \
         + f"{len(written_videos)} video(s)" + (f" to {output}" if report.written else "")
-    if report.kept:
-        message += f"; kept {len(report.kept)} existing output(s)"
-    if report.skipped:
-        message += f"; skipped {len(report.skipped)} file(s) that are not readable images or videos"
-    print(message)
-    if len(report.failed) == 1:
-        raise FastNSTError(report.failed[0])
-    if report.failed:
-        raise FastNSTError(f"{len(report.failed)} files failed: " + "; ".join(report.failed))
-    return 0
+    return report_outcome(report, message, "readable images or videos", "files")
