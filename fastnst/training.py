@@ -68,10 +68,10 @@ def _resume_info(ckpt: Path) -> dict:
     return obj
 
 
-def check_resumable(ckpt: Path, config: TrainConfig, style_sha256: str) -> None:
+def check_resumable(ckpt: Path, saved: dict, config: TrainConfig, style_sha256: str) -> None:
     """Refuse, before anything is written, a resume that changes what the checkpoint holds: the
     net's architecture (its weights would not fit) or the style image (a run learns one style)."""
-    saved = _resume_info(ckpt)["fastnst"]
+    saved = saved["fastnst"]  # what _resume_info(ckpt) read: the file is read once
     model, meta = saved.get("model"), saved.get("meta")
     width = model.get("width") if isinstance(model, dict) else None
     if width != config.width:
@@ -186,7 +186,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
     ckpt_path = resume_dir = None
     if resume is not None:
         resume_dir, ckpt_path = find_resume(resume)
-        read_resume_checkpoint(ckpt_path)  # a damaged or foreign file stops here, before anything is written
+        resumed = _resume_info(ckpt_path)  # a damaged or foreign file stops here, before anything is written
         if config.run_dir is None:
             config = dataclasses.replace(config, run_dir=str(resume_dir))
 
@@ -199,7 +199,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None) -> Pa
         check_run_dir(run_dir, resume_dir, config.data)
     style_sha256 = sha256_file(style_path) if style_path.is_file() else ""
     if ckpt_path is not None:
-        check_resumable(ckpt_path, config, style_sha256)
+        check_resumable(ckpt_path, resumed, config, style_sha256)
     data = StyleDataModule(config)
     data.prepare_files()
     style = to_tensor(load_image(style_path, config.style_size, upscale=True))
