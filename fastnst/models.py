@@ -133,9 +133,8 @@ def wants_torch(precision: str, device: str) -> bool:
     """Whether a style that ships both variants should run its .pt twin (PyTorch) instead of its
     .onnx: only for bf16 or a GPU asked for by name.
 
-    "auto" picks the ONNX twin: on the 2-core AVX-512 BF16 CPU of BENCHMARKS.md a whole
-    `fastnst stylize mosaic sample_photo.jpg` took 1.3-1.5 s through onnxruntime against 5.3-6.4 s
-    through PyTorch in bf16, most of that importing torch (4.4 s), which a GPU needs too.
+    "auto" picks the ONNX twin: on a CPU a whole run through onnxruntime beats PyTorch's bf16, whose
+    import alone takes seconds (BENCHMARKS.md, "Speed"); a GPU needs that import anyway.
     """
     return precision == "bf16" or device.startswith(("cuda", "mps"))
 

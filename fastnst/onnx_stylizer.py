@@ -133,8 +133,8 @@ def run_interruptibly(session, feeds: dict[str, np.ndarray]) -> np.ndarray:
     """session.run in a worker thread, so that Ctrl-C and SIGTERM end it within moments.
 
     Python runs signal handlers in the main thread between bytecodes, never inside session.run: a
-    3200x2400 photo took 22.6 s to honour SIGTERM, and a model with a Loop of 2^62 iterations
-    needed SIGKILL. The main thread waits instead; on an exception there (KeyboardInterrupt from
+    large photo would finish its pass before honouring SIGTERM, and a model with a huge Loop would
+    need SIGKILL. The main thread waits instead; on an exception there (KeyboardInterrupt from
     the handler) it sets the run's terminate flag, which onnxruntime checks between nodes and loop
     iterations, lets the worker finish and re-raises.
     """

@@ -101,7 +101,7 @@ class TrainConfig:
     log_every: int = opt(10, "run", "log the losses every N steps (TensorBoard and CSV)")
     log_images: int = opt(4, "run", "validation photos in each saved grid (0: none)")
 
-    # bf16 only where native: emulated bf16 was 15x slower than fp32 on an AVX2-only CPU.
+    # bf16 only where native: emulated bf16 is many times slower than fp32 (BENCHMARKS.md, "Recipe decisions").
     precision: str = opt("auto", "machine", "Lightning precision (32-true, bf16-mixed, 16-mixed) or auto: "
                                             "bf16-mixed where the device computes bf16 natively, else 32-true")
     accelerator: str = opt("auto", "machine", "Lightning accelerator: auto, cpu, gpu, mps")
