@@ -35,7 +35,7 @@ install: $(VENV)/.installed
 
 # The main job on a shipped model, on the light install: one forward pass, a second or two on a CPU.
 demo: $(VENV)/.light
-	$(VENV)/bin/fastnst stylize mosaic fastnst/assets/sample_photo.jpg -o out/demo.jpg --overwrite
+	$(VENV)/bin/fastnst stylize the_scream fastnst/assets/sample_photo.jpg -o out/demo.jpg --overwrite
 
 # The slow reference path on the bundled assets (100 L-BFGS iterations at 256 px: about a minute).
 demo-gatys: $(VENV)/.installed
