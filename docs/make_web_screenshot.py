@@ -18,9 +18,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # the Chromium/page helpers the browser tests use
 
-from browser import chromium, missing, open_app, served, upload  # noqa: E402
+from bench.browser import chromium, missing, open_app, served, upload  # noqa: E402
 
 
 def main() -> None:

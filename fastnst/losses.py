@@ -60,9 +60,8 @@ STRUCTURE_LAYER = "relu3_4"
 def structure(photo: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     """How much of the photo's layout an output keeps: mean over batch and locations of the cosine
     similarity of the feature vectors [C] of ``photo`` and ``output`` ([B, C, H, W] activations,
-    normally at STRUCTURE_LAYER). A metric, not a training loss: 1 is the photo itself; the
-    published fast-style nets score 0.59-0.69 on our held-out photos, and nets that have painted
-    the subject away 0.58 or less (bench/score.py). It does not see blobs stamped on a dim but
+    normally at STRUCTURE_LAYER). A metric, not a training loss: 1 is the photo itself, and nets
+    that have painted the subject away score low (bench/score.py; BENCHMARKS.md). It does not see blobs stamped on a dim but
     faithful copy of the photo: look at the outputs too."""
     with torch.autocast(device_type=photo.device.type, enabled=False):
         return torch.nn.functional.cosine_similarity(_fp32(photo), _fp32(output), dim=1, eps=1e-8).mean()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from fastnst.errors import FastNSTError
-from fastnst.onnx_contract import MAX_DOWNSAMPLES, MIN_SIZE
+from fastnst.onnx_contract import DOWNSAMPLES, MIN_SIZE
 
 # Fraction of the available memory one forward pass may use: the rest is for the input and output
 # images, the interpreter, and whatever else runs on the machine.
@@ -35,12 +35,12 @@ def bytes_per_pixel(width: int) -> int:
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
     """The size a forward pass really runs at: sides under MIN_SIZE edge-padded to it (runtime.run_image,
-    TransformerNet), then reflect-padded to a multiple of 2^downsamples (at most MAX_DOWNSAMPLES).
+    TransformerNet), then reflect-padded to a multiple of 2^DOWNSAMPLES.
 
     A 1x100000 image runs as 16x100000: 16x the pixels its own size says (measured: ~530 B per
     padded pixel with onnxruntime at width 16, 805 MiB, against 73 MiB estimated on 1x100000).
     """
-    step = 2**MAX_DOWNSAMPLES
+    step = 2**DOWNSAMPLES
     return tuple(-(-max(MIN_SIZE, side) // step) * step for side in (height, width))
 
 

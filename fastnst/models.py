@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 
 from fastnst.errors import FastNSTError
-from fastnst.onnx_contract import MAX_DOWNSAMPLES
+from fastnst.onnx_contract import DOWNSAMPLES
 
 # The one metadata layout of every stylizer (checkpoint.py's meta dict plus "model": the
 # TransformerNet constructor arguments). A field the file does not record is None. style_name is
-# the style image's name in training (with style_sha256, how bench/ finds that image, e.g.
-# the_scream_lengstrom); the name shown to users is style_label's.
+# the style image's file stem in training (with style_sha256, how bench/ finds that image); the
+# name shown to users is style_label's.
 META_KEYS = ("style_name", "style_sha256", "image_size", "style_size", "loss", "model", "fastnst_version")
 # The most a model file (.onnx, .pt, or a .pt/.ckpt once unzipped) may hold. Ours: ~2 MB (.onnx,
 # .pt) and under 10 MB (.ckpt: optimizer state and weight average too) at width 16, ~4x that at
@@ -28,7 +28,7 @@ META_KEYS = ("style_name", "style_sha256", "image_size", "style_size", "loss", "
 MAX_MODEL_BYTES = 2**30
 # Bounds of the architecture a model file may state (TransformerNet's arguments): far above what
 # we train (width 16 or 32, 5 blocks), far below what would take the machine's memory to build.
-ARCHITECTURE_BOUNDS = {"width": (1, 256), "n_residual": (0, 64), "downsamples": (1, MAX_DOWNSAMPLES)}
+ARCHITECTURE_BOUNDS = {"width": (1, 256), "n_residual": (0, 64), "downsamples": (DOWNSAMPLES, DOWNSAMPLES)}
 # The types of meta's other fields (None: the file does not record it).
 META_TYPES = {"style_name": str, "style_sha256": str, "image_size": int, "style_size": int, "loss": dict,
               "fastnst_version": str}
@@ -79,7 +79,7 @@ def shipped_dir() -> Path:
 
 def style_label(path: str | os.PathLike, meta: dict) -> str:
     """The style's name as users see it, and as output files are named: a shipped model's file
-    name (its metadata names the image it was trained on: the_scream_lengstrom), else the
+    name (its metadata names the image it was trained on, which may be spelt otherwise), else the
     metadata's style_name where it is a plain file name, else the model file's stem."""
     path = Path(path)
     if path.resolve().parent == shipped_dir().resolve():

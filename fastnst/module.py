@@ -45,8 +45,7 @@ def lr_factor(step: int, total: int | None, decay_steps: int) -> float:
 
 # The style weight's multiplier under a structure floor: never above 1 (the configured weight), never
 # below STYLE_SCALE_MIN; its log moves by STRUCTURE_GAIN per step per unit of structure above or
-# below the floor (a deficit of 0.05 lowers the weight 3x in ~440 steps; the structure of one
-# 256 px crop scatters by ~0.06, which this integrates away).
+# below the floor: slow enough to integrate away the scatter of one crop's structure.
 STYLE_SCALE_MIN = 0.1
 STRUCTURE_GAIN = 0.05
 

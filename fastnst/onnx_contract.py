@@ -17,6 +17,5 @@ METADATA_PREFIX = "fastnst."
 # exported for H, W >= MIN_SIZE, and by TransformerNet itself, whose 9x9 reflection pads need more
 # than 4 px at every scale. One rule for both, so every backend gives the same pixels.
 MIN_SIZE = 16
-# The most stride-2 stages a model may have: each scale's 3x3 reflection pad needs 2 px there,
-# so 2^(downsamples+1) <= MIN_SIZE.
-MAX_DOWNSAMPLES = MIN_SIZE.bit_length() - 2
+# The stride-2 stages of every model (Johnson et al.: 2); inputs are padded to a multiple of 2^this.
+DOWNSAMPLES = 2

@@ -49,16 +49,13 @@ def session_options(threads: int | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # Measured on the shipped width-16 net, 2-core CPU, median ms at 512² / 1024² (docs/onnx.md):
-    # All graph optimisations (constant folding, conv fusions, the NCHWc layout): 215 ms; extended
-    # 301, basic 260.
+    # Each setting below is the fastest measured (docs/onnx.md, "CPU settings"). All graph
+    # optimisations: constant folding, conv fusions, the NCHWc layout.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # One thread per physical core: 2 threads 215 ms, 1 thread 356; ORT_PARALLEL execution 432.
+    # One thread per physical core; a second thread on a core, or ORT_PARALLEL, is slower.
     options.intra_op_num_threads = threads or physical_cores()
-    # The CPU arena keeps the largest image's buffers for the next image instead of returning them
-    # to the OS and faulting fresh pages in every run: 512² 215 -> ~190 ms, 1024² 1406 -> 779 ms,
-    # for ~30% more peak memory (528 -> 694 MB RSS over a mix of 512..1024 px images), which
-    # memory.bytes_per_pixel's estimate still covers. It is onnxruntime's default; kept explicit.
+    # The CPU arena keeps the largest image's buffers for the next image instead of faulting fresh
+    # pages in every run; memory.bytes_per_pixel's estimate covers it. onnxruntime's default, explicit.
     options.enable_cpu_mem_arena = True
     options.log_severity_level = 3  # errors only: no warnings about initializers on every load
     return options

@@ -2,7 +2,7 @@
 
 Both paths optimize exactly this: the slow Gatys path (pixels, ``gatys.py``) and the fast path
 (transformer weights, ``module.py``). ``LossConfig`` is the single place its defaults live; the
-fast path's one override (a lower style weight) is ``TrainConfig.loss`` in train_config.py.
+fast path's overrides (content layer, style weight) are ``TrainConfig.loss`` in train_config.py.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from fastnst.vgg import VGGFeatures
 class LossConfig:
     """Layers and weights of the perceptual loss.
 
-    Departure from Gatys and Johnson (relu4/relu5 layers too): layers up to relu3_x only, which
-    the shared partial VGG19 file covers; forced by the weights we have. Terms are relative errors
-    per layer (see PerceptualLoss), so weights are O(1)..O(100).
+    Departure from Gatys and Johnson (relu4/relu5 layers too): layers up to relu3_x only, forced
+    by the VGG19 file we have (conv1_1..conv3_4). Terms are relative errors per layer (see
+    PerceptualLoss), so weights are O(1)..O(100).
     """
 
     content_layers: tuple[str, ...] = field(default=("relu2_2",), metadata={
@@ -64,12 +64,9 @@ class PerceptualLoss(nn.Module):
     The style Grams are computed once and kept as buffers (``gram_<layer>``, [1, C, C] fp32), so
     they follow ``.to(device)`` and are saved with the module but never recomputed per step.
 
-    Departure from Gatys/Johnson: each layer's term is divided by the size of its target
-    (style: mean(G_S²) of the style Gram; content: mean(a_C²) of the content activations), i.e. we
-    minimize relative errors. Raw terms differ by 10^4 between relu1_1 and relu3_4 and scale with
-    the VGG file's activation scale (the Caffe-derived shared file's activations are ~50x
-    torchvision's); relative terms are O(1) per layer, so one set of weights works for any layer
-    choice and any VGG file.
+    Departure from Gatys/Johnson: each layer's term is divided by the size of its target (style:
+    mean(G_S²); content: mean(a_C²)), so raw terms that differ by orders of magnitude across layers
+    and VGG files become O(1): one set of weights for any layer choice and any VGG file.
     """
 
     def __init__(self, vgg: VGGFeatures, style_image: torch.Tensor, config: LossConfig = LossConfig()):

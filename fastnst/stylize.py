@@ -4,9 +4,8 @@ Everything around the forward pass (tiling, colour preservation, strength, file 
 torch-free code in runtime.py (models.open_model picks this class for .pt/.ckpt files), so both model kinds give the same results for the same options.
 
 This path also has the fastest CPU variant we ship: bf16 autocast, channels-last. On a CPU with
-native bf16 (AVX-512 BF16 or AMX) it runs the shipped width-16 net at 512² in ~0.8x the time of
-onnxruntime fp32 (171 vs 213 ms, BENCHMARKS.md; onnxruntime has no bf16 convolutions on CPU).
-Instance norm and the output stay fp32 under autocast; bench/quality.py scores the bf16 outputs
+native bf16 (AVX-512 BF16 or AMX) its forward pass beats onnxruntime fp32, which has no bf16
+convolutions on CPU (BENCHMARKS.md, "Speed"). Instance norm and the output stay fp32 under autocast; bench/quality.py scores the bf16 outputs
 against fp32.
 """
 

@@ -73,9 +73,10 @@ class TrainConfig:
     batch_size: int = opt(1, "recipe", "photos per step in the second stage (per device)")
     style_size: int = opt(512, "recipe", "longer side of the style image in the second stage")
     lr: float = opt(1e-3, "recipe", "Adam learning rate")
-    # Departure: warmup-stable-decay (Hu et al. 2024): at batch 1 a constant lr leaves the net at a noise floor.
+    # Departure: the decay phase of warmup-stable-decay (Hu et al. 2024), no warm-up: at batch 1 a
+    # constant lr leaves the net at a noise floor.
     lr_decay_steps: int = opt(2000, "recipe", "the lr falls along a cosine to 0 over the last N steps (0: constant)")
-    # Departure: against the 512 px target unclipped runs collapsed to a flat picture at random steps.
+    # Departure: unclipped runs collapsed to a flat picture at random steps.
     grad_clip: float = opt(1.0, "recipe", "clip the gradient's norm to this (0: no clipping)")
     # Departure: the net shipped is the mean of its weights over the last steps (Izmailov et al. 2018).
     average_steps: int = opt(1500, "recipe", "ship the average of the weights over the last N steps (0: the last)")
@@ -88,7 +89,7 @@ class TrainConfig:
     stability_weight: float = opt(0.0, "recipe", "in the second stage, weight of a term that keeps the output "
                                                  "still when the photo moves by a pixel or gets noise: steadier "
                                                  "video (0: off)")
-    # Departure: content at relu3_3 (the paper: relu2_2) and style weight 3; see LossConfig.
+    # Departure: content at relu3_3 (the paper: relu2_2) and style weight 3 (BENCHMARKS.md, "Recipe decisions").
     loss: LossConfig = LossConfig(content_layers=("relu3_3",), style_weight=3.0)
     seed: int = opt(0, "recipe", "seed of the initial weights, the validation split and the crops")
 

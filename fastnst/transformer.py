@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastnst.onnx_contract import MAX_DOWNSAMPLES, MIN_SIZE
+from fastnst.onnx_contract import DOWNSAMPLES, MIN_SIZE
 
 
 class ConvLayer(nn.Sequential):
@@ -59,16 +59,15 @@ DEFAULT_WIDTH = 16
 class TransformerNet(nn.Module):
     """[B, 3, H, W] RGB in [0, 1] -> stylized [B, 3, H, W] RGB, for any H, W >= 1.
 
-    ``width`` is the channel count of the first layer (32 in the paper); each of the
-    ``downsamples`` stride-2 convs doubles it (paper: 2, width -> 2·width -> 4·width) and the
-    ``n_residual`` blocks run at width·2^downsamples channels, H/2^downsamples x W/2^downsamples.
+    ``width`` is the channel count of the first layer (32 in the paper); each of the two stride-2
+    convs doubles it (width -> 2·width -> 4·width) and the ``n_residual`` blocks run at 4·width
+    channels, H/4 x W/4. Model files name ``downsamples`` too; it is always DOWNSAMPLES.
     """
 
-    def __init__(self, width: int = DEFAULT_WIDTH, n_residual: int = 5, downsamples: int = 2):
+    def __init__(self, width: int = DEFAULT_WIDTH, n_residual: int = 5, downsamples: int = DOWNSAMPLES):
         super().__init__()
-        # downsamples: 2 in the paper and in every model training writes; model files name it.
-        if not 1 <= downsamples <= MAX_DOWNSAMPLES:
-            raise ValueError(f"downsamples must be 1..{MAX_DOWNSAMPLES}, got {downsamples}")
+        if downsamples != DOWNSAMPLES:
+            raise ValueError(f"downsamples must be {DOWNSAMPLES}, got {downsamples}")
         self.width = width
         self.n_residual = n_residual
         self.downsamples = downsamples
