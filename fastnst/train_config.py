@@ -66,7 +66,8 @@ class TrainConfig:
     early_image_size: int = opt(128, "recipe", "side of the square crops in the first stage")
     early_batch_size: int = opt(4, "recipe", "photos per step in the first stage")
     early_style_size: int = opt(256, "recipe", "longer side of the style image in the first stage")
-    early_style_weight: float = opt(3.0, "recipe", "style weight in the first stage (0: style_weight)")
+    early_style_weight: float = opt(3.0, "recipe", "style weight in the first stage; --style-weight sets the "
+                                                    "second's (0: the same)")
     # The second stage: whole photos at 256 px, one a step (the same pixels per step), against the
     # style image at 512 px, the scale it is painted at when a 512 px photo is stylized.
     image_size: int = opt(256, "recipe", "side of the square crops in the second stage")

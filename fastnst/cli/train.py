@@ -43,7 +43,7 @@ REMOVED = {"lr_warmup_steps": 0, "style_ramp_steps": 0, "reconstruct_steps": 0, 
 RENAMED = {"early_style_steps": "early_steps"}
 # Options whose defaults changed after runs were saved without them, with the value such a run was
 # trained with: it resumes the way it started, not with today's defaults.
-BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
+VALUE_BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
                   "average_steps": 0, "structure_floor": 0.0, "lr_decay": "constant"}
 
 
@@ -62,7 +62,7 @@ def upgrade(source: str, values: dict) -> dict:
         raise FastNSTError(f"{source}: lr_decay must be cosine or constant, got {decay!r}")
     if decay == "constant":
         out["lr_decay_steps"] = 0
-    # Older runs: 0 meant "image_size" / "the batch size" / "the loss's weight" in the first stage.
+    # Older runs: 0 meant "image_size" / "the batch size" in the first stage.
     for key, fallback in (("early_image_size", "image_size"), ("early_batch_size", "batch_size")):
         if out.get(key) == 0 and out.get("early_steps"):
             out[key] = out.get(fallback)
@@ -73,17 +73,17 @@ def upgrade(source: str, values: dict) -> dict:
 
 # Below this validation structure (relu3_4 similarity of output and photo, losses.structure) a net
 # has painted most of its subjects away (bench/score.py's scale; BENCHMARKS.md).
-STRUCTURE_FLOOR = 0.6
+PAINTED_AWAY = 0.6
 # A net trained for fewer steps is still learning: its structure says nothing yet.
 ADVICE_MIN_STEPS = 1000
 
 
 def structure_advice(structure: float | None) -> str | None:
     """What to tell the user about a finished run's last validation structure (None: nothing)."""
-    if structure is None or structure >= STRUCTURE_FLOOR:
+    if structure is None or structure >= PAINTED_AWAY:
         return None
     return (f"note: the net keeps little of the photos' structure (validation structure {structure:.2f}, "
-            f"under {STRUCTURE_FLOOR}: subjects get painted away). Look at the samples; to keep more of "
+            f"under {PAINTED_AWAY}: subjects get painted away). Look at the samples; to keep more of "
             "the photo, train again with a lower --early-style-weight (e.g. 1) and a higher "
             "--structure-floor (e.g. 0.7), or a lower --style-weight.")
 
@@ -91,7 +91,7 @@ def structure_advice(structure: float | None) -> str | None:
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
     path = run_dir / "config.yaml"
-    saved = upgrade(str(path), BEFORE_THE_KEY | read_yaml(path))
+    saved = upgrade(str(path), VALUE_BEFORE_THE_KEY | read_yaml(path))
     saved.pop("run_dir", None)  # a run folder is where it is: moved or copied, it resumes there
     return saved
 
