@@ -22,7 +22,8 @@ Optimizer = Literal["lbfgs", "adam", "sgd"]
 # examples use it: lr · 0.96^(step / 100).
 SGD_DECAY_RATE, SGD_DECAY_STEPS = 0.96, 100
 # SGD's default step per pixel: the loss terms are means over pixels, so each pixel's gradient
-# shrinks as 1/(H·W); the step is this times H·W, one default for every image size. Keras' lr of 100 is for 0..255 pixels and summed losses.
+# shrinks as 1/(H·W); the step is this times H·W, one default for every image size. Keras' lr of
+# 100 is for 0..255 pixels and summed losses.
 SGD_LR = 3.0 / (128 * 128)
 # Called after each iteration with (iteration starting at 1, weighted loss terms, current image [1,3,H,W]).
 Callback = Callable[[int, dict[str, float], torch.Tensor], None]

@@ -61,7 +61,7 @@ def structure(photo: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     """How much of the photo's layout an output keeps: mean over batch and locations of the cosine
     similarity of the feature vectors [C] of ``photo`` and ``output`` ([B, C, H, W] activations,
     normally at STRUCTURE_LAYER). A metric, not a training loss: 1 is the photo itself, and nets
-    that have painted the subject away score low (bench/score.py; BENCHMARKS.md). It does not see blobs stamped on a dim but
-    faithful copy of the photo: look at the outputs too."""
+    that have painted the subject away score low (bench/score.py; BENCHMARKS.md). It does not see
+    blobs stamped on a dim but faithful copy of the photo: look at the outputs too."""
     with torch.autocast(device_type=photo.device.type, enabled=False):
         return torch.nn.functional.cosine_similarity(_fp32(photo), _fp32(output), dim=1, eps=1e-8).mean()

@@ -5,8 +5,8 @@ torch-free code in runtime.py (models.open_model picks this class for .pt/.ckpt 
 
 This path also has the fastest CPU variant we ship: bf16 autocast, channels-last. On a CPU with
 native bf16 (AVX-512 BF16 or AMX) its forward pass beats onnxruntime fp32, which has no bf16
-convolutions on CPU (BENCHMARKS.md, "Speed"). Instance norm and the output stay fp32 under autocast; bench/quality.py scores the bf16 outputs
-against fp32.
+convolutions on CPU (BENCHMARKS.md, "Speed"). Instance norm and the output stay fp32 under
+autocast; bench/quality.py scores the bf16 outputs against fp32.
 """
 
 from __future__ import annotations

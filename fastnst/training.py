@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import datetime
+import errno
 import hashlib
 import os
 import warnings

@@ -44,7 +44,7 @@ RENAMED = {"early_style_steps": "early_steps"}
 # Options whose defaults changed after runs were saved without them, with the value such a run was
 # trained with: it resumes the way it started, not with today's defaults.
 VALUE_BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
-                  "average_steps": 0, "structure_floor": 0.0, "lr_decay": "constant"}
+                        "average_steps": 0, "structure_floor": 0.0, "lr_decay": "constant"}
 
 
 def upgrade(source: str, values: dict) -> dict:

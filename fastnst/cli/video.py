@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fastnst.cli.stylize import report_outcome
 from fastnst.errors import FastNSTError
 from fastnst.inputs import InputImage
 from fastnst.runtime import (StylizeOptions, StylizeReport, Stylizer, check_memory, scaled_size, stylize_files,
@@ -110,8 +111,6 @@ def stylize_with_videos(model: Stylizer, inputs: Sequence[InputImage], outputs: 
     finally:
         progress.close()
         bar.close()
-
-    from fastnst.cli.stylize import report_outcome
 
     message = (f"wrote {len(report.written) - len(written_videos)} image(s) and " if images else "wrote ") \
         + f"{len(written_videos)} video(s)" + (f" to {output}" if report.written else "")
