@@ -32,6 +32,7 @@ import yaml
 
 from bench.sections import write_section
 from fastnst import gatys
+from fastnst.cli.train import upgrade
 from fastnst.image import load_image, to_tensor
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.runtime import open_model
@@ -73,7 +74,7 @@ def evaluate(model_path: Path, args) -> dict:
     meta = model.meta
     name = model_path.stem
     style_path = find_style(args.styles, meta.get("style_name") or name, meta.get("style_sha256"), model_path)
-    cfg = LossConfig(**(meta.get("loss") or {}))
+    cfg = LossConfig(**upgrade(str(model_path), meta.get("loss") or {}))  # older nets name removed options
     config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     photos = list(config.get("holdout") or []) + (read_holdout(REPO / config["holdout_file"])
                                                   if config.get("holdout_file") else [])
