@@ -32,9 +32,8 @@ import yaml
 
 from bench.sections import write_section
 from fastnst import gatys
-from fastnst.cli.train import upgrade
 from fastnst.image import load_image, to_tensor
-from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.perceptual import LossConfig, PerceptualLoss, loss_config
 from fastnst.runtime import open_model
 from fastnst.train_config import read_holdout
 from fastnst.training import sha256_file
@@ -74,7 +73,7 @@ def evaluate(model_path: Path, args) -> dict:
     meta = model.meta
     name = model_path.stem
     style_path = find_style(args.styles, meta.get("style_name") or name, meta.get("style_sha256"), model_path)
-    cfg = LossConfig(**upgrade(str(model_path), meta.get("loss") or {}))  # older nets name removed options
+    cfg = loss_config(meta.get("loss") or {})
     config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     photos = list(config.get("holdout") or []) + (read_holdout(REPO / config["holdout_file"])
                                                   if config.get("holdout_file") else [])

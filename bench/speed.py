@@ -25,8 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.reference import ReferenceTrainer, ReferenceTransformerNet
 from bench.sections import write_section
-from fastnst.cli.train import upgrade
-from fastnst.perceptual import LossConfig, PerceptualLoss
+from fastnst.perceptual import LossConfig, PerceptualLoss, loss_config
 from fastnst.stylize import TorchStylizer, native_bf16
 from fastnst.train_config import TrainConfig
 from fastnst.training import training_precision
@@ -195,7 +194,7 @@ def gatys_rows(row, dev, args, t_fast: float, fastest: str, sync) -> None:
             raise FileNotFoundError(f"no model {args.model}")
         if style_file is None:
             raise FileNotFoundError(f"style image of {args.model} not found in {args.styles}")
-        cfg = LossConfig(**upgrade(str(args.model), model.meta["loss"]))  # older nets name removed options
+        cfg = loss_config(model.meta["loss"])
         vgg = load_vgg(cfg.layers, arch=cfg.vgg_arch, weights=args.vgg_weights)
         style = to_tensor(load_image(style_file, model.meta.get("style_size") or 256, upscale=True))
     except Exception as e:  # no shipped model, style image or VGG weights: time per iteration only

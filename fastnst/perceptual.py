@@ -8,7 +8,7 @@ fast path's overrides (content layer, style weight) are ``TrainConfig.loss`` in 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
@@ -56,6 +56,12 @@ class LossConfig:
     @property
     def layers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+
+def loss_config(saved: dict) -> LossConfig:
+    """A model file's stored loss fields -> LossConfig; fields of options since removed are dropped."""
+    names = {f.name for f in fields(LossConfig)}
+    return LossConfig(**{k: v for k, v in saved.items() if k in names})
 
 
 class PerceptualLoss(nn.Module):
