@@ -219,7 +219,9 @@ def main() -> None:
             f"--disable-gpu: WASM only), onnxruntime-web {ort_web}; Python onnxruntime {onnxruntime.__version__}. "
             f"Model `exported/{args.style}.onnx` on a {SIZE}x{SIZE} photo; median of {args.repeats} interleaved "
             f"rounds after {args.warmup} warm-up; 1-minute load average {load_before:.1f} before and "
-            f"{os.getloadavg()[0]:.1f} after on {os.cpu_count()} CPUs (other work shared the machine). "
+            f"{os.getloadavg()[0]:.1f} after on {os.cpu_count()} CPUs"
+            # The bench itself loads the machine, so only the load before it says whether it was idle.
+            f"{' (other work shared the machine)' if load_before >= 1 else ''}. "
             "Reproduce: `python -m bench.web`\n\n"
             "| runtime | network s/image | whole image s | CPU s/image |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
     print(body)
