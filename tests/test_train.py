@@ -21,7 +21,7 @@ from fastnst import TrainConfig, train
 from fastnst.checkpoint import load_transformer
 from fastnst.cli.options import build, read_yaml, resolve
 from fastnst.cli.train import saved_run_config, structure_advice, train_main, upgrade
-from fastnst.training import last_logged, training_precision
+from fastnst.training import config_yaml, last_logged, training_precision
 from fastnst.data import StyleDataModule, find_images
 from fastnst.errors import FastNSTError
 from fastnst.module import (STRUCTURE_GAIN, STYLE_SCALE_KEY, STYLE_SCALE_MIN, StyleTransferModule, lr_factor,
@@ -115,6 +115,15 @@ def test_a_config_of_an_older_layout_still_loads(tmp_path):
     resumed = build(TrainConfig, resolve(TrainConfig, ("now", saved_run_config(now))))
     assert resumed.early_steps == 7 and resumed.grad_clip == 2.5
     assert (resumed.early_image_size, resumed.early_batch_size) == (128, 2), "0 meant the second stage's"
+
+
+def test_a_run_saved_by_todays_code_resumes_with_its_own_recipe(tmp_path):
+    """No option of a run's saved config.yaml falls back to an older run's value on --resume."""
+    config = TrainConfig(style="s.jpg", data="d", run_dir=str(tmp_path), lr_decay_steps=1500, early_steps=3000,
+                         early_image_size=96, average_steps=700, structure_floor=0.6, grad_clip=0.5)
+    (tmp_path / "config.yaml").write_text(config_yaml(config))
+    resumed = build(TrainConfig, resolve(TrainConfig, ("saved", saved_run_config(tmp_path))))
+    assert resumed == dataclasses.replace(config, run_dir=TrainConfig.run_dir)
 
 
 @pytest.mark.parametrize("key, value", [("photo_size", 256), ("style_octaves", 2), ("reconstruct_steps", 100),

@@ -42,9 +42,9 @@ REMOVED = {"lr_warmup_steps": 0, "style_ramp_steps": 0, "reconstruct_steps": 0, 
 # Options renamed since, old name -> new.
 RENAMED = {"early_style_steps": "early_steps"}
 # Options whose defaults changed after runs were saved without them, with the value such a run was
-# trained with: it resumes the way it started, not with today's defaults.
-VALUE_BEFORE_THE_KEY = {"early_style_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
-                        "average_steps": 0, "structure_floor": 0.0, "lr_decay": "constant"}
+# trained with (today's names): it resumes the way it started, not with today's defaults.
+VALUE_BEFORE_THE_KEY = {"early_steps": 0, "grad_clip": 0.0, "early_image_size": 0, "early_batch_size": 0,
+                        "average_steps": 0, "structure_floor": 0.0, "lr_decay_steps": 0}
 
 
 def upgrade(source: str, values: dict) -> dict:
@@ -91,7 +91,8 @@ def structure_advice(structure: float | None) -> str | None:
 def saved_run_config(run_dir: Path) -> dict:
     """run_dir/config.yaml as the layer a resumed run starts from (under --config and flags)."""
     path = run_dir / "config.yaml"
-    saved = upgrade(str(path), VALUE_BEFORE_THE_KEY | read_yaml(path))
+    # Its keys in today's names first, so a saved key (or the older key it replaced) wins over the fill-in.
+    saved = upgrade(str(path), VALUE_BEFORE_THE_KEY | upgrade(str(path), read_yaml(path)))
     saved.pop("run_dir", None)  # a run folder is where it is: moved or copied, it resumes there
     return saved
 
