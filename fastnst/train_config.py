@@ -69,10 +69,11 @@ class TrainConfig:
     early_style_weight: float = opt(3.0, "recipe", "style weight in the first stage; --style-weight sets the "
                                                     "second's (0: the same)")
     # The second stage: whole photos at 256 px, one a step (the same pixels per step), against the
-    # style image at 512 px, the scale it is painted at when a 512 px photo is stylized.
+    # style image at 384 px. 512 px paints larger strokes; on some paintings the structure floor then
+    # holds the style weight down and less style is learnt (BENCHMARKS.md, Recipe decisions).
     image_size: int = opt(256, "recipe", "side of the square crops in the second stage")
     batch_size: int = opt(1, "recipe", "photos per step in the second stage (per device)")
-    style_size: int = opt(512, "recipe", "longer side of the style image in the second stage")
+    style_size: int = opt(384, "recipe", "longer side of the style image in the second stage")
     lr: float = opt(1e-3, "recipe", "Adam learning rate")
     # Departure: the decay phase of warmup-stable-decay (Hu et al. 2024), no warm-up: at batch 1 a
     # constant lr leaves the net at a noise floor.
