@@ -25,8 +25,6 @@ SHARED = REPO.parent / "shared"
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 SHIPPED = sorted((REPO / "exported").glob("*.onnx"))
 STYLES = ["mosaic", "starry_night", "the_scream", "udnie", "wave"]  # the shipped styles in exported/
-# Shipped nets trained before a model file carried its recipe; each is retrained under its config.
-PENDING = {"mosaic"}
 
 
 def resolved(config: Path) -> TrainConfig:
@@ -65,9 +63,7 @@ def test_a_config_is_the_defaults_and_at_most_three_changes(config):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_a_config_resolves_to_the_recipe_its_shipped_net_was_trained_with(style, request):
-    if style in PENDING:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="shipped before model files carried their recipe"))
+def test_a_config_resolves_to_the_recipe_its_shipped_net_was_trained_with(style):
     meta = read_checkpoint(REPO / "exported" / f"{style}.pt")["meta"]
     assert meta.get("config") == resolved(REPO / "configs" / f"{style}.yaml").recipe()
 
