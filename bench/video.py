@@ -3,18 +3,22 @@ stylize, encode, the sound copied), against the same frames stylized as separate
 (runtime.stylize_image on decoded arrays); the difference is the video path's overhead.
 
     python -m bench.video                                  # the shipped mosaic .onnx, 60 frames
-    python -m bench.video --model exported/wave.onnx --frames 30
+    python -m bench.video --model exported/wave.onnx --frames 30 --repeats 5
 
 The clips are the bundled sample photo panned across the frame (H.264 CRF 18, 30 fps, AAC sound),
-written to a temporary folder; their writing is not timed. Wall time and this process's CPU time
-are both reported: on a machine shared with other work (nice'd), the CPU time is the steadier
-measure of what the video path adds. Needs the [video] extra; torch-free.
+written to a temporary folder; their writing is not timed. Back-to-back runs of the same frames
+differ by up to about 10% here, so each repeat times the images and then the video, and the table
+gives the median overhead of the repeats with their range. A third column times the video path
+with an identity in place of the net (decode, convert, encode, mux): what the path itself costs a
+frame, free of that scatter. Wall time and this process's CPU time are both reported: on a machine
+shared with other work, the CPU time is the steadier. Needs the [video] extra; torch-free.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from fastnst.runtime import StylizeOptions, open_model, stylize_image, stylize_video
+from fastnst.video import transcode
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"480p": (854, 480), "720p": (1280, 720)}
@@ -77,13 +82,24 @@ def timed(fn, frames: int) -> Timing:
     return Timing(frames, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def measure(model, clip: Path, out: Path, options: StylizeOptions) -> tuple[Timing, Timing]:
-    """(as a video file -> file, as images in memory -> arrays)."""
+def measure(model, clip: Path, out: Path, options: StylizeOptions, repeats: int) -> tuple[list, list, Timing]:
+    """([as a video file -> file], [as images in memory -> arrays]) per repeat, and the video path
+    with an identity for the net."""
     frames = decoded_frames(clip)
     stylize_image(model, frames[0], options)  # warm-up: onnxruntime sizes its buffers on the first run
-    as_images = timed(lambda: [stylize_image(model, frame, options) for frame in frames], len(frames))
-    as_video = timed(lambda: stylize_video(model, clip, out, options, existing="replace"), len(frames))
-    return as_video, as_images
+    videos, images = [], []
+    for _ in range(repeats):
+        images.append(timed(lambda: [stylize_image(model, frame, options) for frame in frames], len(frames)))
+        videos.append(timed(lambda: stylize_video(model, clip, out, options, existing="replace"), len(frames)))
+    path_only = timed(lambda: transcode(clip, out, lambda rgb: rgb), len(frames))
+    return videos, images, path_only
+
+
+def overhead(videos: list[Timing], images: list[Timing], attr: str) -> str:
+    """The median of the repeats' overheads (video / images - 1), and their range."""
+    ratios = sorted(100 * (getattr(v, attr) / getattr(i, attr) - 1) for v, i in zip(videos, images))
+    spread = f" ({ratios[0]:+.1f} to {ratios[-1]:+.1f})" if len(ratios) > 1 else ""
+    return f"{statistics.median(ratios):+.1f}%{spread}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,25 +107,33 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=REPO / "exported" / "mosaic.onnx", help="an exported .onnx")
     p.add_argument("--frames", type=int, default=60, help="frames per clip")
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--repeats", type=int, default=3, choices=range(1, 101), metavar="N",
+                   help="times each clip is run both ways")
     args = p.parse_args(argv)
     model = open_model(args.model)
     options = StylizeOptions()
-    print(f"{platform.processor() or platform.machine()}, model {args.model.name}, {args.frames} frames per clip")
+    print(f"{platform.processor() or platform.machine()}, model {args.model.name}, {args.frames} frames per clip, "
+          f"{args.repeats} repeats")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sizes:
             clip = Path(tmp) / f"{name}.mp4"
             write_clip(clip, SIZES[name], args.frames)
-            video, images = measure(model, clip, Path(tmp) / f"{name}_out.mp4", options)
-            rows.append((name, video, images))
-            print(f"{name}: video {video.frames / video.wall:.2f} frames/s, images {images.frames / images.wall:.2f}",
-                  flush=True)
-    print("\n| clip | frames | video file -> file: frames/s, CPU s/frame | images in memory: frames/s, CPU s/frame "
-          "| overhead: wall, CPU |\n|---|---|---|---|---|")
-    for name, video, images in rows:
-        print(f"| {name} | {video.frames} | {video.frames / video.wall:.2f}, {video.cpu / video.frames:.3f} "
-              f"| {images.frames / images.wall:.2f}, {images.cpu / images.frames:.3f} "
-              f"| {100 * (video.wall / images.wall - 1):+.1f}%, {100 * (video.cpu / images.cpu - 1):+.1f}% |")
+            videos, images, path_only = measure(model, clip, Path(tmp) / f"{name}_out.mp4", options, args.repeats)
+            rows.append((name, videos, images, path_only))
+            print(f"{name}: video {', '.join(f'{v.frames / v.wall:.2f}' for v in videos)} frames/s, "
+                  f"images {', '.join(f'{i.frames / i.wall:.2f}' for i in images)}", flush=True)
+    print("\n| clip | frames | video file -> file: frames/s | images in memory: frames/s | overhead: wall "
+          "| overhead: CPU | the path alone (no net): ms a frame, % of the images' time |"
+          "\n|---|---|---|---|---|---|---|")
+    for name, videos, images, path_only in rows:
+        video_wall, images_wall = (sum(t.wall for t in ts) for ts in (videos, images))
+        frames = sum(t.frames for t in videos)
+        print(f"| {name} | {videos[0].frames} x {len(videos)} | {frames / video_wall:.2f} | {frames / images_wall:.2f} "
+              f"| {overhead(videos, images, 'wall')} | {overhead(videos, images, 'cpu')} "
+              f"| {1000 * path_only.wall / path_only.frames:.1f}, "
+              f"{100 * (path_only.wall / path_only.frames) / (images_wall / frames):.1f}% |")
+
 
 if __name__ == "__main__":
     main()
