@@ -8,7 +8,7 @@ stylize, encode, the sound copied), against the same frames stylized as separate
 The clips are the bundled sample photo panned across the frame (H.264 CRF 18, 30 fps, AAC sound),
 written to a temporary folder; their writing is not timed. Back-to-back runs of the same frames
 differ by up to about 10% here, so each repeat times the images and then the video, and the table
-gives the median overhead of the repeats with their range. A third column times the video path
+gives the median overhead of the repeats with their range. The last column times the video path
 with an identity in place of the net (decode, convert, encode, mux): what the path itself costs a
 frame, free of that scatter. Wall time and this process's CPU time are both reported: on a machine
 shared with other work, the CPU time is the steadier. Needs the [video] extra; torch-free.
