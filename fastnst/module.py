@@ -26,8 +26,9 @@ from fastnst.vgg import VGGFeatures
 # The frozen VGG's keys in state_dict(): under the loss, and again under the early-scale loss
 # when there is one (the same module, shared).
 VGG_PREFIXES = ("loss.vgg.", "early_loss.vgg.")
-# The style Grams' keys (perceptual.py's buffers gram_<layer>, gram_scale_<layer>), in both losses.
-STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_")
+# The style image's fixed targets (perceptual.py's buffers gram_<layer>, gram_scale_<layer>,
+# palette_<summary>), in both losses.
+STYLE_TARGET_PREFIXES = ("loss.gram_", "early_loss.gram_", "loss.palette_", "early_loss.palette_")
 # The buffer holding the log of the style weight's multiplier under a structure floor.
 STYLE_SCALE_KEY = "style_log_scale"
 
@@ -167,7 +168,7 @@ class StyleTransferModule(pl.LightningModule):
             log_scale = getattr(self, STYLE_SCALE_KEY)
             terms["style_scale"] = log_scale.exp()
             terms["style"] = terms["style"] * terms["style_scale"]
-            terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+            terms["total"] = terms["content"] + terms["style"] + terms["tv"] + terms.get("palette", 0)
             # One multiplier for every device: each measures its own batch, the mean moves them all.
             measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
             log_scale.copy_(next_style_log_scale(log_scale, measured, floor))

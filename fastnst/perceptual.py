@@ -15,8 +15,14 @@ from torch import nn
 
 from fastnst.errors import FastNSTError
 from fastnst.fieldcheck import check_field_types
-from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss, tv_loss
+from fastnst.losses import STRUCTURE_LAYER, colour_quantiles, content_loss, gram, palette_loss, rgb_to_lab, structure, style_loss, tv_loss
 from fastnst.vgg import VGGFeatures
+
+
+# The palette term: at most PALETTE_PIXELS of the painting's pixels (a 512 px painting has ~200k),
+# summarized by PALETTE_LEVELS quantiles on each of PALETTE_BANK fixed directions, of which each
+# step draws PALETTE_DIRECTIONS at random.
+PALETTE_PIXELS, PALETTE_LEVELS, PALETTE_BANK, PALETTE_DIRECTIONS = 65536, 1024, 256, 16
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class LossConfig:
     style_weight: float = field(default=10.0, metadata={"help": "weight of the style term: more paints over the photo"})
     tv_weight: float = field(default=1.0, metadata={
         "help": "weight of the total-variation term: more smooths away pixel noise"})
+    palette_weight: float = field(default=0.0, metadata={
+        "help": "weight of a term pulling the output's colours toward the painting's (0: off)"})
     vgg_arch: str = field(default="vgg19", metadata={"help": "the loss network: vgg19 or vgg16 (torchvision layout)"})
 
     def __post_init__(self):
@@ -46,7 +54,7 @@ class LossConfig:
         check_field_types(self)
         if not self.style_layers:
             raise FastNSTError("style_layers must name at least one VGG layer")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             value = getattr(self, name)
             if not math.isfinite(value):  # NaN passes `< 0` and trains a NaN model
                 raise FastNSTError(f"{name} must be a finite number, got {value}")
@@ -89,6 +97,16 @@ class PerceptualLoss(nn.Module):
             g = gram(feats[name])
             self.register_buffer(f"gram_{name}", g)
             self.register_buffer(f"gram_scale_{name}", 1.0 / (g.pow(2).mean() + 1e-12))
+        if config.palette_weight:
+            # The painting's colours [N, 3] in CIELAB, summarized once on a fixed bank of directions
+            # (each step compares on PALETTE_DIRECTIONS of them: sorting is the term's cost).
+            lab = rgb_to_lab(style_image).flatten(2)[0].T
+            lab = lab[:: max(1, lab.shape[0] // PALETTE_PIXELS)]
+            bank = torch.randn(PALETTE_BANK, 3, generator=torch.Generator().manual_seed(0)).to(lab)
+            bank = torch.nn.functional.normalize(bank, dim=1)
+            self.register_buffer("palette_directions", bank)
+            self.register_buffer("palette_quantiles", colour_quantiles(lab, bank, PALETTE_LEVELS))
+            self.register_buffer("palette_variance", lab.var(dim=0).sum() / 3 + 1e-6)
 
     def content_targets(self, content: torch.Tensor, extra_layers: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
         """VGG activations of the content image(s) [B, 3, H, W], without grad (the loss's fixed targets).
@@ -130,7 +148,11 @@ class PerceptualLoss(nn.Module):
             "style": cfg.style_weight * sum((v for k, v in layers.items() if k.startswith("style_")), zero),
             "tv": cfg.tv_weight * tv_loss(image),
         }
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        if cfg.palette_weight:
+            pick = torch.randperm(PALETTE_BANK, device=image.device)[:PALETTE_DIRECTIONS]
+            terms["palette"] = cfg.palette_weight * palette_loss(
+                image, self.palette_directions[pick], self.palette_quantiles[pick], self.palette_variance)
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"] + terms.get("palette", zero)
         if STRUCTURE_LAYER in targets and STRUCTURE_LAYER in feats:
             terms["structure"] = structure(targets[STRUCTURE_LAYER], feats[STRUCTURE_LAYER].detach())
         return terms

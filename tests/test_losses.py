@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from fastnst.errors import FastNSTError
-from fastnst.losses import STRUCTURE_LAYER, content_loss, gram, structure, style_loss, tv_loss
+from fastnst.losses import (STRUCTURE_LAYER, colour_quantiles, content_loss, gram, palette_loss, rgb_to_lab, structure,
+                            style_loss, tv_loss)
 from fastnst.perceptual import LossConfig, PerceptualLoss
 from fastnst.vgg import VGGFeatures
 
@@ -380,3 +381,72 @@ def test_structure_is_the_mean_cosine_of_feature_vectors_per_location():
     assert float(structure(photo, out)) == pytest.approx(np.mean(cos), rel=1e-5)
     low = structure(photo.bfloat16(), out.bfloat16())
     assert low.dtype == torch.float32 and float(low) == pytest.approx(np.mean(cos), abs=1e-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The palette term
+
+
+def test_lab_matches_the_scorers_numpy_twin():
+    from bench.palette import srgb_to_lab
+
+    rgb = torch.rand(2, 3, 9, 7)
+    rgb[0, :, 0, 0] = 0.0  # black and white, the ends of both branches
+    rgb[0, :, 0, 1] = 1.0
+    ours = rgb_to_lab(rgb).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(ours, srgb_to_lab(rgb.permute(0, 2, 3, 1).numpy()), atol=1e-3)
+
+
+def palette_target(painting: torch.Tensor, directions: int = 64):
+    lab = rgb_to_lab(painting).flatten(2)[0].T
+    d = torch.nn.functional.normalize(torch.randn(directions, 3), dim=1)
+    return d, colour_quantiles(lab, d, 256), lab.var(dim=0).sum() / 3
+
+
+def test_palette_loss_is_zero_for_the_paintings_colours_in_any_arrangement():
+    painting = torch.rand(1, 3, 32, 32) ** 2
+    d, q, var = palette_target(painting)
+    shuffled = painting.flatten(2)[..., torch.randperm(32 * 32)].reshape(1, 3, 32, 32)
+    assert palette_loss(shuffled, d, q, var).item() == pytest.approx(0.0, abs=2e-3)
+
+
+def test_palette_loss_of_one_flat_colour_is_its_distance_plus_the_paintings_spread():
+    # One colour c against colours X with mean m, over isotropic random directions d:
+    # E[(d·(X − c))²] = trace(cov X)/3 + |m − c|²/3, so the loss is 1 + |m − c|² / trace(cov X).
+    painting = torch.rand(1, 3, 64, 64)
+    d, q, var = palette_target(painting, directions=4000)
+    lab = rgb_to_lab(painting).flatten(2)[0].T
+    for rgb in (painting.mean(dim=(2, 3)), torch.zeros(1, 3), torch.tensor([[0.9, 0.2, 0.1]])):
+        flat = rgb[..., None, None].expand(1, 3, 8, 8)
+        c = rgb_to_lab(flat)[0, :, 0, 0]
+        expected = 1 + (lab.mean(0) - c).pow(2).sum() / (3 * var)
+        assert palette_loss(flat, d, q, var).item() == pytest.approx(expected.item(), rel=0.05)
+
+
+def test_palette_loss_gradient_moves_colours_toward_the_painting_and_is_finite_at_black():
+    painting = torch.stack([torch.full((16, 16), 0.9), torch.full((16, 16), 0.3), torch.full((16, 16), 0.1)])[None]
+    painting = (painting + 0.05 * torch.rand(1, 3, 16, 16)).clamp(0, 1)  # orange with some spread
+    d, q, var = palette_target(painting)
+    image = torch.zeros(1, 3, 16, 16, requires_grad=True)
+    before = palette_loss(image, d, q, var)
+    before.backward()
+    assert torch.isfinite(image.grad).all()
+    with torch.no_grad():
+        image.sub_(0.05 * image.grad / image.grad.abs().max()).clamp_(0, 1)
+    assert palette_loss(image, d, q, var).item() < before.item()
+    assert image[0, 0].mean() > image[0, 2].mean()  # red rose more than blue
+
+
+def test_the_palette_term_is_off_by_default_and_weighted_when_on(vgg, images):
+    content, style = images
+    image = torch.rand(1, 3, 24, 24)
+    off = PerceptualLoss(vgg, style, SMALL)
+    assert "palette" not in off(image, off.content_targets(content))
+    assert not any(k.startswith("palette") for k in off.state_dict())
+    on = PerceptualLoss(vgg, style, LossConfig(content_layers=SMALL.content_layers,
+                                               style_layers=SMALL.style_layers, palette_weight=2.0))
+    terms = on(image, on.content_targets(content))
+    assert terms["palette"].item() > 0
+    rest = terms["content"] + terms["style"] + terms["tv"]
+    assert terms["total"].item() == pytest.approx((rest + terms["palette"]).item(), rel=1e-6)
+    assert on(style, on.content_targets(content))["palette"].item() < 0.05 * terms["palette"].item()
