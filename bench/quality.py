@@ -132,13 +132,14 @@ def mean_terms(rows: list[dict], kind: str) -> dict[str, float]:
 
 
 def table(results: list[dict], checkpoints: list[int], inits: list[str]) -> str:
-    out = ("| style | photos | image | content | style | TV | total | s/image |\n"
-           "|---|---|---|---|---|---|---|---|\n")
+    # palette: the loss's palette term where its net was trained with one (else 0).
+    out = ("| style | photos | image | content | style | TV | palette | total | s/image |\n"
+           "|---|---|---|---|---|---|---|---|---|\n")
 
     def line(style, n, kind, m):
         secs = f"{m['seconds']:.2f}" if "seconds" in m else ""
         return (f"| {style} | {n} | {kind} | {m['content']:.3f} | {m['style']:.3f} | {m['tv']:.4f} | "
-                f"{m['total']:.3f} | {secs} |\n")
+                f"{m.get('palette', 0):.3f} | {m['total']:.3f} | {secs} |\n")
 
     for res in results:
         rows = res["rows"]

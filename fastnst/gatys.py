@@ -116,37 +116,46 @@ def stylize(
         if callback is not None:
             callback(len(history), last["record"], last["image"])
 
-    if optimizer == "lbfgs":
-        # One step() call runs all iterations: torch's LBFGS re-evaluates the loss at the start of
-        # every step(), so stepping once per iteration would cost an extra VGG pass per iteration.
-        # max_eval bounds the line searches; zero tolerances keep it from stopping early.
-        opt = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=iterations, max_eval=iterations * 2,
-                                tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
-                                line_search_fn="strong_wolfe")
-        state = opt.state[image]
+    # Eval mode for a deterministic objective (the palette term's directions fixed): L-BFGS's line
+    # search compares values of one function.
+    was_training = isinstance(loss, torch.nn.Module) and loss.training
+    if was_training:
+        loss.train(False)
+    try:
+        if optimizer == "lbfgs":
+            # One step() call runs all iterations: torch's LBFGS re-evaluates the loss at the start of
+            # every step(), so stepping once per iteration would cost an extra VGG pass per iteration.
+            # max_eval bounds the line searches; zero tolerances keep it from stopping early.
+            opt = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=iterations, max_eval=iterations * 2,
+                                    tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
+                                    line_search_fn="strong_wolfe")
+            state = opt.state[image]
 
-        def closure() -> torch.Tensor:
-            # An LBFGS iteration ends where the next begins: state["n_iter"] counts started ones,
-            # and the last evaluation of an iteration is its accepted point.
-            if state.get("n_iter", 0) > len(history) + 1:
-                finish_iteration()
-            opt.zero_grad(set_to_none=True)
-            return evaluate()
+            def closure() -> torch.Tensor:
+                # An LBFGS iteration ends where the next begins: state["n_iter"] counts started ones,
+                # and the last evaluation of an iteration is its accepted point.
+                if state.get("n_iter", 0) > len(history) + 1:
+                    finish_iteration()
+                opt.zero_grad(set_to_none=True)
+                return evaluate()
 
-        opt.step(closure)
-        finish_iteration()
-    elif optimizer in ("adam", "sgd"):
-        rate, gamma = step_schedule(optimizer, lr, content.shape[-2] * content.shape[-1])
-        opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([image], lr=rate)
-        schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
-        for _ in range(iterations):
-            opt.zero_grad(set_to_none=True)
-            evaluate()
-            opt.step()
-            schedule.step()
-            with torch.no_grad():
-                image.clamp_(0, 1)
+            opt.step(closure)
             finish_iteration()
-    else:
-        raise FastNSTError(f"unknown optimizer {optimizer!r}; choose lbfgs, adam or sgd")
+        elif optimizer in ("adam", "sgd"):
+            rate, gamma = step_schedule(optimizer, lr, content.shape[-2] * content.shape[-1])
+            opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([image], lr=rate)
+            schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+            for _ in range(iterations):
+                opt.zero_grad(set_to_none=True)
+                evaluate()
+                opt.step()
+                schedule.step()
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+                finish_iteration()
+        else:
+            raise FastNSTError(f"unknown optimizer {optimizer!r}; choose lbfgs, adam or sgd")
+    finally:
+        if was_training:
+            loss.train(True)
     return image.detach().clamp(0, 1), history

@@ -73,7 +73,7 @@ def loss_config(saved: dict) -> LossConfig:
 
 
 class PerceptualLoss(nn.Module):
-    """Weighted content + style + TV loss against one fixed style image.
+    """Weighted content + style + TV (+ palette) loss against one fixed style image.
 
     The style Grams are computed once and kept as buffers (``gram_<layer>``, [1, C, C] fp32), so
     they follow ``.to(device)`` and are saved with the module but never recomputed per step.
@@ -136,7 +136,8 @@ class PerceptualLoss(nn.Module):
     def forward(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``.
 
-        Returns the weighted terms {"content", "style", "tv"} and their sum "total" (fp32 scalars),
+        Returns the weighted terms {"content", "style", "tv"}, "palette" where its weight is not 0, and
+        their sum "total" (fp32 scalars),
         and "structure" (losses.structure, no grad) where ``targets`` holds the photo's STRUCTURE_LAYER.
         """
         cfg = self.config
@@ -149,7 +150,9 @@ class PerceptualLoss(nn.Module):
             "tv": cfg.tv_weight * tv_loss(image),
         }
         if cfg.palette_weight:
-            pick = torch.randperm(PALETTE_BANK, device=image.device)[:PALETTE_DIRECTIONS]
+            # Fresh directions each training step; in eval mode the same ones (validation, L-BFGS).
+            pick = (torch.randperm(PALETTE_BANK, device=image.device)[:PALETTE_DIRECTIONS] if self.training
+                    else torch.arange(PALETTE_DIRECTIONS, device=image.device))
             terms["palette"] = cfg.palette_weight * palette_loss(
                 image, self.palette_directions[pick], self.palette_quantiles[pick], self.palette_variance)
         terms["total"] = terms["content"] + terms["style"] + terms["tv"] + terms.get("palette", zero)

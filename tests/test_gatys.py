@@ -236,3 +236,12 @@ def test_lr_must_be_finite_and_positive(setup, lr):
     content, loss = setup
     with pytest.raises(FastNSTError, match="lr"):
         stylize(content, loss, iterations=2, optimizer="adam", lr=lr)
+
+
+def test_lbfgs_with_the_palette_term_sees_one_function_and_moves_toward_the_paintings_colours(setup):
+    content, loss = setup
+    painting = torch.stack([torch.full((SIZE, SIZE), v) for v in (0.9, 0.3, 0.1)])[None]  # orange
+    loss = PerceptualLoss(loss.vgg, painting, LossConfig(style_weight=0.0, tv_weight=0.0, palette_weight=10.0))
+    _, history = stylize(content, loss, iterations=15)
+    assert history[-1]["palette"] < 0.5 * history[0]["palette"]
+    assert loss.training  # the mode stylize switched off for the run is back

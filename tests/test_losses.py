@@ -450,3 +450,13 @@ def test_the_palette_term_is_off_by_default_and_weighted_when_on(vgg, images):
     rest = terms["content"] + terms["style"] + terms["tv"]
     assert terms["total"].item() == pytest.approx((rest + terms["palette"]).item(), rel=1e-6)
     assert on(style, on.content_targets(content))["palette"].item() < 0.05 * terms["palette"].item()
+
+
+def test_the_palette_terms_directions_are_fresh_in_training_and_fixed_in_eval(vgg, images):
+    content, style = images
+    loss = PerceptualLoss(vgg, style, LossConfig(content_layers=SMALL.content_layers,
+                                                 style_layers=SMALL.style_layers, palette_weight=1.0))
+    image, targets = torch.rand(1, 3, 24, 24), loss.content_targets(content)
+    assert loss(image, targets)["palette"].item() != loss(image, targets)["palette"].item()
+    loss.eval()
+    assert loss(image, targets)["palette"].item() == loss(image, targets)["palette"].item()
