@@ -82,7 +82,8 @@ def evaluate(model_path: Path, args) -> dict:
     # scale follows the style image's size), whatever size the photos are scored at.
     style_size = meta.get("style_size") or config.get("style_size") or config.get("image_size") or args.size
     vgg = load_vgg(cfg.layers, arch=cfg.vgg_arch, weights=args.vgg_weights)
-    loss = PerceptualLoss(vgg, to_tensor(load_image(style_path, style_size, upscale=True)), cfg)
+    # eval: the palette term's directions fixed, so every image is scored on the same function.
+    loss = PerceptualLoss(vgg, to_tensor(load_image(style_path, style_size, upscale=True)), cfg).eval()
     checkpoints = sorted(args.gatys_iterations)
     # What a Gatys run depends on besides the photo (see the cache below).
     gatys_setup = [style_path.name, sha256_file(style_path), style_size, dataclasses.asdict(cfg), args.size, checkpoints]
