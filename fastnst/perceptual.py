@@ -15,13 +15,14 @@ from torch import nn
 
 from fastnst.errors import FastNSTError
 from fastnst.fieldcheck import check_field_types
-from fastnst.losses import STRUCTURE_LAYER, colour_quantiles, content_loss, gram, palette_loss, rgb_to_lab, structure, style_loss, tv_loss
+from fastnst.losses import (STRUCTURE_LAYER, colour_quantiles, content_loss, gram, palette_loss, rgb_to_lab, structure,
+                            style_loss, tv_loss)
 from fastnst.vgg import VGGFeatures
 
 
-# The palette term: at most PALETTE_PIXELS of the painting's pixels (a 512 px painting has ~200k),
-# summarized by PALETTE_LEVELS quantiles on each of PALETTE_BANK fixed directions, of which each
-# step draws PALETTE_DIRECTIONS at random.
+# The palette term: the painting's pixels at an even stride, fewer than 2 * PALETTE_PIXELS of them
+# (a 512 px painting has ~200k), summarized by PALETTE_LEVELS quantiles on each of PALETTE_BANK
+# fixed directions, of which each training step draws PALETTE_DIRECTIONS at random.
 PALETTE_PIXELS, PALETTE_LEVELS, PALETTE_BANK, PALETTE_DIRECTIONS = 65536, 1024, 256, 16
 
 
