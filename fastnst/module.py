@@ -162,13 +162,12 @@ class StyleTransferModule(pl.LightningModule):
         # The structure (losses.structure) comes from the loss's own VGG pass: validation logs it,
         # the structure floor steers by it.
         measure = (floor or stage == "val") and STRUCTURE_LAYER in loss.vgg.layers
-        terms = loss(stylized, loss.content_targets(batch, (STRUCTURE_LAYER,) if measure else ()))
+        # The second stage's style weight follows the structure floor (next_style_log_scale).
+        log_scale = getattr(self, STYLE_SCALE_KEY)
+        style_scale = log_scale.exp() if floor else 1.0
+        terms = loss(stylized, loss.content_targets(batch, (STRUCTURE_LAYER,) if measure else ()), style_scale)
         if floor:
-            # The second stage's style weight follows the structure floor (next_style_log_scale).
-            log_scale = getattr(self, STYLE_SCALE_KEY)
-            terms["style_scale"] = log_scale.exp()
-            terms["style"] = terms["style"] * terms["style_scale"]
-            terms["total"] = terms["content"] + terms["style"] + terms["tv"] + terms.get("palette", 0)
+            terms["style_scale"] = style_scale
             # One multiplier for every device: each measures its own batch, the mean moves them all.
             measured = self.trainer.strategy.reduce(terms["structure"].detach(), reduce_op="mean")
             log_scale.copy_(next_style_log_scale(log_scale, measured, floor))

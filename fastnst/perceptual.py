@@ -134,8 +134,10 @@ class PerceptualLoss(nn.Module):
             terms[f"style_{k}"] = style_loss(feats[k], getattr(self, f"gram_{k}")) * getattr(self, f"gram_scale_{k}")
         return terms
 
-    def forward(self, image: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``.
+    def forward(self, image: torch.Tensor, targets: dict[str, torch.Tensor],
+                style_scale: torch.Tensor | float = 1.0) -> dict[str, torch.Tensor]:
+        """image: [B, 3, H, W] in [0, 1]; targets from ``content_targets``; style_scale multiplies the
+        style weight (the structure floor's multiplier, module.py).
 
         Returns the weighted terms {"content", "style", "tv"}, "palette" where its weight is not 0, and
         their sum "total" (fp32 scalars),
@@ -145,9 +147,13 @@ class PerceptualLoss(nn.Module):
         feats = self.vgg(image)
         layers = self.layer_terms(image, targets, feats)
         zero = image.new_zeros((), dtype=torch.float32)
+
+        def summed(kind: str) -> torch.Tensor:
+            return sum((v for k, v in layers.items() if k.startswith(f"{kind}_")), zero)
+
         terms = {
-            "content": cfg.content_weight * sum((v for k, v in layers.items() if k.startswith("content_")), zero),
-            "style": cfg.style_weight * sum((v for k, v in layers.items() if k.startswith("style_")), zero),
+            "content": cfg.content_weight * summed("content"),
+            "style": cfg.style_weight * style_scale * summed("style"),
             "tv": cfg.tv_weight * tv_loss(image),
         }
         if cfg.palette_weight:
